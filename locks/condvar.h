@@ -1,0 +1,203 @@
+// ringlock/locks/condvar.h — CondVar: a 4-byte condition variable.
+//
+// Works with ringlock::Mutex (directly or through std::unique_lock) and with
+// any BasicLockable, like std::condition_variable_any: wait / wait(pred) /
+// wait_for / wait_until, notify_one / notify_all. notify_*() with nobody
+// waiting makes no syscall. Waiters sleep in futex(2), in their thread's
+// EventLoop (ring-blocking), or as coroutines (`co_await cv.wait_async(...)`,
+// locks/async.h), all on the protocol below. ProcessSharedCondVar works with
+// a ProcessSharedMutex in MAP_SHARED memory.
+//
+// Semantics as std::condition_variable: wait() atomically releases the lock
+// and sleeps; it returns with the lock held, after a notify or spuriously (use
+// the predicate forms). A notify reaches the threads that were waiting when
+// it was called, never a later one. A timed wait that races with a notify
+// reports std::cv_status::no_timeout: the notify is not lost on it.
+//
+// notify_all: one FUTEX_WAKE for all sleepers. Woken waiters then relock the
+// mutex through its normal slow path: the first takes it, each other one
+// registers as a mutex waiter and sleeps, and the mutex wakes them one at a
+// time (its W bit keeps at most one woken waiter running). That bounds the
+// stampede to one extra sleep per waiter. Requeueing sleepers straight onto
+// the mutex word (FUTEX_CMP_REQUEUE) would save that sleep, but needs the
+// mutex's address in the condvar (no room in 4 bytes) and has no io_uring
+// equivalent, so async waiters could not follow it.
+//
+// The word
+// --------
+//   bit 0      W  waiters may be asleep on the word
+//   bits 1-31  Q  notify sequence number (wraps)
+//
+// | state | meaning               | transitions                                       |
+// |-------|-----------------------|---------------------------------------------------|
+// | W=0   | nobody asleep         | notify: nothing, no syscall; wait: W=1, sleep     |
+// | W=1   | waiters may be asleep | notify_one: Q+1, wake 1 (wakes 0: W=0 if unchanged)|
+// |       |                       | notify_all: Q+1, W=0, wake all                    |
+//
+// Who wakes whom: a notifier that sees W=1 bumps Q and wakes. A waiter returns
+// when Q differs from the value it saw before releasing the lock; a waiter
+// about to sleep when Q changes gets EAGAIN from the kernel, so it cannot
+// miss a notify.
+//
+// Invariants:
+//   INV1  A waiter sleeps only with W=1 in the word it sleeps on.
+//   INV2  W is cleared only by a notify that woke everyone who could be asleep
+//         (notify_all, or notify_one whose wake found no sleeper and whose
+//         word is still the one it wrote).
+// A waiter that leaves after Q changed (timeout, cancelled coroutine) may have
+// absorbed a notify_one: it wakes one other waiter in its place.
+//
+// Misuse (debug builds abort): destroying a condvar with sleepers (checked
+// with one futex wake in the destructor when W=1, debug builds only).
+#ifndef RINGLOCK_LOCKS_CONDVAR_H_
+#define RINGLOCK_LOCKS_CONDVAR_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+#include "locks/futex.h"
+#include "locks/internal/block_on.h"
+#include "locks/internal/check.h"
+#include "locks/mutex.h"
+
+namespace ringlock {
+
+namespace internal {
+
+inline constexpr uint32_t kCondWaiters = 1u << 0;
+inline constexpr uint32_t kCondSeqOne = 1u << 1;
+
+// One waiter's progress through the CondVar protocol. Arm releases the lock
+// (through `unlock`) after registering, so no notify can fall in between.
+class CondVarAcquisition {
+ public:
+  using UnlockFn = void (*)(void*);
+  CondVarAcquisition(std::atomic<uint32_t>& word, FutexScope scope, UnlockFn unlock, void* lock)
+      : word_(word), scope_(scope), unlock_(unlock), lock_(lock) {}
+
+  const std::atomic<uint32_t>& word() const { return word_; }
+  FutexScope scope() const { return scope_; }
+  uint32_t bitset() const { return futex::kMatchAny; }
+
+  bool Arm(uint32_t* expected);
+  bool OnWake(uint32_t* expected);
+  void Leave();
+
+ private:
+  std::atomic<uint32_t>& word_;
+  FutexScope scope_;
+  UnlockFn unlock_;
+  void* lock_;
+  uint32_t seq_ = 0;
+};
+
+void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all);
+// Debug only: wakes every sleeper; true if there was one.
+bool CondVarHasSleepers(std::atomic<uint32_t>& word, FutexScope scope);
+
+}  // namespace internal
+
+template <FutexScope kScope>
+class BasicCondVar {
+ public:
+  using MutexType = BasicMutex<kScope>;
+
+  constexpr BasicCondVar() noexcept = default;
+  BasicCondVar(const BasicCondVar&) = delete;
+  BasicCondVar& operator=(const BasicCondVar&) = delete;
+  ~BasicCondVar() {
+    if constexpr (internal::kDebugChecks) {
+      // W alone may be stale; a wake that finds a sleeper is proof.
+      if (word_.load(std::memory_order_relaxed) & internal::kCondWaiters) {
+        RINGLOCK_MISUSE_IF(internal::CondVarHasSleepers(word_, kScope), Name(),
+                           "destroyed with waiters");
+      }
+    }
+  }
+
+  void notify_one() noexcept { internal::CondVarNotify(word_, kScope, false); }
+  void notify_all() noexcept { internal::CondVarNotify(word_, kScope, true); }
+
+  // abseil style: `mu` is held on entry and on return.
+  void wait(MutexType& mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    WaitImpl(mu, Deadline::Never());
+  }
+
+  // Any BasicLockable: std::unique_lock<Mutex>, std::unique_lock<std::mutex>, ...
+  template <class Lock>
+  void wait(Lock& lock) {
+    WaitImpl(lock, Deadline::Never());
+  }
+
+  template <class Lock, class Predicate>
+  void wait(Lock& lock, Predicate pred) {
+    while (!pred()) wait(lock);
+  }
+
+  template <class Lock, class Rep, class Period>
+  std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d) {
+    return WaitImpl(lock, Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)))
+               ? std::cv_status::no_timeout
+               : std::cv_status::timeout;
+  }
+
+  template <class Lock, class Rep, class Period, class Predicate>
+  bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
+    return wait_until_deadline(
+        lock, Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)),
+        std::move(pred));
+  }
+
+  template <class Lock, class Clock, class Duration>
+  std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t) {
+    return WaitImpl(lock, Deadline::At(t)) ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+
+  template <class Lock, class Clock, class Duration, class Predicate>
+  bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t, Predicate pred) {
+    return wait_until_deadline(lock, Deadline::At(t), std::move(pred));
+  }
+
+  // Returns pred(): false only if the deadline passed with pred() false.
+  template <class Lock, class Predicate>
+  bool wait_until_deadline(Lock& lock, Deadline deadline, Predicate pred) {
+    while (!pred()) {
+      if (!WaitImpl(lock, deadline)) return pred();
+    }
+    return true;
+  }
+
+  const std::atomic<uint32_t>& word() const { return word_; }
+  std::atomic<uint32_t>& mutable_word() { return word_; }
+  static constexpr FutexScope scope() { return kScope; }
+  static constexpr const char* Name() {
+    return kScope == FutexScope::kPrivate ? "ringlock::CondVar" : "ringlock::ProcessSharedCondVar";
+  }
+
+ private:
+  // True if woken (or spuriously), false on timeout. The lock is held again
+  // on return either way.
+  template <class Lock>
+  bool WaitImpl(Lock& lock, Deadline deadline) {
+    internal::CondVarAcquisition acq(
+        word_, kScope, [](void* l) { static_cast<Lock*>(l)->unlock(); }, &lock);
+    const bool woken = internal::BlockOn(acq, deadline);
+    lock.lock();
+    return woken;
+  }
+
+  std::atomic<uint32_t> word_{0};
+};
+
+using CondVar = BasicCondVar<FutexScope::kPrivate>;
+using ProcessSharedCondVar = BasicCondVar<FutexScope::kShared>;
+
+static_assert(sizeof(CondVar) == 4);
+
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_CONDVAR_H_

@@ -1,0 +1,155 @@
+#include "locks/futex.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace ringlock {
+namespace {
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449  // Linux 5.16, same number on every architecture
+#endif
+
+// struct futex_waitv and its flags as in the kernel's uapi (Linux 5.16);
+// Debian 12's headers predate them.
+struct KernelFutexWaitv {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+static_assert(sizeof(KernelFutexWaitv) == 24);
+constexpr uint32_t kFutex2SizeU32 = 0x02;
+constexpr uint32_t kFutex2Private = 128;
+
+[[noreturn]] void Die(const char* call, int err) {
+  std::fprintf(stderr, "ringlock: %s failed: %s (errno %d)\n", call, std::strerror(err), err);
+  std::abort();
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  return ts;
+}
+
+int64_t MonotonicNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+uint32_t* Addr(const std::atomic<uint32_t>& word) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return reinterpret_cast<uint32_t*>(const_cast<std::atomic<uint32_t>*>(&word));
+}
+
+}  // namespace
+
+Deadline Deadline::Now() { return Deadline(MonotonicNow()); }
+
+Deadline Deadline::After(std::chrono::nanoseconds d) {
+  const int64_t now = MonotonicNow();
+  const int64_t ns = d.count();
+  if (ns <= 0) return Deadline(now);
+  if (ns >= kNever - now) return Never();
+  return Deadline(now + ns);
+}
+
+namespace futex {
+
+FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
+                     FutexScope scope, uint32_t bitset) {
+  const int op = FUTEX_WAIT_BITSET | (scope == FutexScope::kPrivate ? FUTEX_PRIVATE_FLAG : 0);
+  timespec ts;
+  const timespec* tsp = nullptr;
+  if (!deadline.is_never()) {
+    ts = ToTimespec(deadline.monotonic_nanos());
+    tsp = &ts;
+  }
+  for (;;) {
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
+    if (syscall(SYS_futex, Addr(word), op, expected, tsp, nullptr, bitset) == 0) {
+      return FutexWaitResult::kWoken;
+    }
+    switch (errno) {
+      case EINTR:
+        continue;  // same absolute deadline: a restart cannot extend it
+      case EAGAIN:
+        return FutexWaitResult::kValueChanged;
+      case ETIMEDOUT:
+        return FutexWaitResult::kTimedOut;
+      default:
+        Die("futex(FUTEX_WAIT_BITSET)", errno);
+    }
+  }
+}
+
+int Wake(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset) {
+  const int op = FUTEX_WAKE_BITSET | (scope == FutexScope::kPrivate ? FUTEX_PRIVATE_FLAG : 0);
+  for (;;) {
+    const long woken = syscall(SYS_futex, Addr(word), op, count, nullptr, nullptr, bitset);
+    if (woken >= 0) return static_cast<int>(woken);
+    if (errno == EINTR) continue;
+    Die("futex(FUTEX_WAKE_BITSET)", errno);
+  }
+}
+
+WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
+  if (count <= 0 || count > kWaitvMax) {
+    std::fprintf(stderr, "ringlock: futex::WaitAny over %d words (1..%d allowed)\n", count,
+                 kWaitvMax);
+    std::abort();
+  }
+  KernelFutexWaitv v[kWaitvMax];
+  for (int i = 0; i < count; ++i) {
+    v[i].val = entries[i].expected;
+    v[i].uaddr = reinterpret_cast<uintptr_t>(Addr(*entries[i].word));
+    v[i].flags = kFutex2SizeU32 | (entries[i].scope == FutexScope::kPrivate ? kFutex2Private : 0);
+    v[i].reserved = 0;
+  }
+  timespec ts;
+  const timespec* tsp = nullptr;
+  if (!deadline.is_never()) {
+    ts = ToTimespec(deadline.monotonic_nanos());
+    tsp = &ts;
+  }
+  for (;;) {
+    const long r = syscall(SYS_futex_waitv, v, count, 0, tsp, CLOCK_MONOTONIC);
+    if (r >= 0) return {FutexWaitResult::kWoken, static_cast<int>(r)};
+    switch (errno) {
+      case EINTR:
+        continue;
+      case EAGAIN:
+        return {FutexWaitResult::kValueChanged, -1};
+      case ETIMEDOUT:
+        return {FutexWaitResult::kTimedOut, -1};
+      case ENOSYS:
+        std::fprintf(stderr, "ringlock: futex_waitv(2) needs Linux 5.16 or later\n");
+        std::abort();
+      default:
+        Die("futex_waitv", errno);
+    }
+  }
+}
+
+bool WaitvSupported() {
+  static const bool supported = [] {
+    // No entries: the kernel validates arguments and answers EINVAL when the
+    // call exists, ENOSYS when it does not.
+    return !(syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, CLOCK_MONOTONIC) < 0 &&
+             errno == ENOSYS);
+  }();
+  return supported;
+}
+
+}  // namespace futex
+}  // namespace ringlock

@@ -1,0 +1,111 @@
+// ringlock/locks/futex.h — a thin, total wrapper over futex(2) and futex_waitv(2).
+//
+// Every ringlock primitive is one aligned 32-bit word; this is how a thread
+// sleeps on one or wakes sleepers on one without io_uring. The wrapper hides
+// the syscall's sharp edges:
+//   * EINTR restarts the wait with the same absolute deadline (no drift).
+//   * EAGAIN (the word no longer held `expected`) is a normal result.
+//   * ETIMEDOUT is a normal result.
+//   * Anything else (EFAULT, EINVAL, ENOSYS) is a programming error or a
+//     kernel that cannot run ringlock: it aborts with a message naming the call.
+//
+// Deadlines are absolute CLOCK_MONOTONIC (FUTEX_WAIT_BITSET takes them that
+// way), so a wait that is interrupted and restarted never extends its timeout.
+//
+// Scope: kPrivate futexes key on (mm, address) and are cheaper; kShared key on
+// the backing page and work between processes in a MAP_SHARED mapping. Both
+// sides of one word must use the same scope. Private waits armed through
+// io_uring (FUTEX2_PRIVATE) and private futex(2) wakes interoperate.
+#ifndef RINGLOCK_LOCKS_FUTEX_H_
+#define RINGLOCK_LOCKS_FUTEX_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+
+namespace ringlock {
+
+enum class FutexScope : uint8_t {
+  kPrivate,  // one process (the default for every primitive)
+  kShared,   // across processes, in shared memory
+};
+
+// An absolute point on CLOCK_MONOTONIC, or never.
+class Deadline {
+ public:
+  static constexpr Deadline Never() { return Deadline(kNever); }
+  static Deadline Now();
+  static Deadline After(std::chrono::nanoseconds d);
+  // Converts a time point of any clock by its remaining duration (the
+  // standard's own rule for *_until with a non-steady clock).
+  template <class Clock, class Duration>
+  static Deadline At(const std::chrono::time_point<Clock, Duration>& t) {
+    if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+      // steady_clock is CLOCK_MONOTONIC on Linux with libstdc++ and libc++.
+      return FromMonotonicNanos(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    } else {
+      return After(std::chrono::duration_cast<std::chrono::nanoseconds>(t - Clock::now()));
+    }
+  }
+  static constexpr Deadline FromMonotonicNanos(int64_t ns) { return Deadline(ns < 0 ? 0 : ns); }
+
+  constexpr bool is_never() const { return ns_ == kNever; }
+  constexpr int64_t monotonic_nanos() const { return ns_; }
+  bool HasPassed() const { return !is_never() && Now().ns_ >= ns_; }
+  friend constexpr bool operator<(Deadline a, Deadline b) { return a.ns_ < b.ns_; }
+  friend constexpr bool operator==(Deadline a, Deadline b) { return a.ns_ == b.ns_; }
+
+ private:
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  constexpr explicit Deadline(int64_t ns) : ns_(ns) {}
+  int64_t ns_;
+};
+
+enum class FutexWaitResult : uint8_t {
+  kWoken,         // a wake arrived, or a spurious return: re-check the word
+  kValueChanged,  // the word did not hold `expected` when the kernel looked
+  kTimedOut,      // the deadline passed
+};
+
+namespace futex {
+
+inline constexpr uint32_t kMatchAny = 0xffffffffu;
+
+// Sleeps while *word == expected, until a wake with an intersecting bitset,
+// the deadline, or a spurious wakeup. The kernel compares the value and
+// queues the caller atomically with respect to wakers.
+FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
+                     FutexScope scope, uint32_t bitset = kMatchAny);
+
+// Wakes up to `count` sleepers on `word`; returns how many were woken
+// (io_uring FUTEX_WAIT requests count as sleepers).
+int Wake(const std::atomic<uint32_t>& word, int count, FutexScope scope,
+         uint32_t bitset = kMatchAny);
+
+inline constexpr int kWaitvMax = 128;  // the kernel's FUTEX_WAITV_MAX
+
+struct WaitvEntry {
+  const std::atomic<uint32_t>* word;
+  uint32_t expected;
+  FutexScope scope;
+};
+
+struct WaitvResult {
+  FutexWaitResult result;
+  int index;  // for kWoken: which entry was woken (-1 if spurious)
+};
+
+// Sleeps until any of up to kWaitvMax words is woken (futex_waitv(2), Linux
+// 5.16+). If some word does not hold its expected value, returns
+// kValueChanged at once. Aborts with a message on kernels without the call.
+WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline);
+
+// True when the running kernel has futex_waitv(2).
+bool WaitvSupported();
+
+}  // namespace futex
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_FUTEX_H_

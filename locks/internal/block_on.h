@@ -1,0 +1,49 @@
+// The synchronous driver of a word protocol.
+//
+// Every primitive describes one waiter's progress through its word protocol
+// as a small "acquisition" object, the same object that async (coroutine)
+// waiters and wait_any drive, so all kinds of waiter follow one protocol:
+//
+//   const std::atomic<uint32_t>& word() const;  FutexScope scope() const;
+//   uint32_t bitset() const;          // wake bitset this waiter sleeps with
+//   bool Arm(uint32_t* expected);     // try once; else register as a waiter
+//                                     // and return the value to sleep on
+//   bool OnWake(uint32_t* expected);  // after any return from a sleep: try as
+//                                     // a registered waiter; true = done and
+//                                     // deregistered, false = sleep again
+//   void Leave();                     // deregister without succeeding; passes
+//                                     // on any wake this waiter may have
+//                                     // consumed (timeouts, cancellation)
+//
+// OnWake is also called once after a timeout: a wake that raced with the
+// deadline is taken rather than lost.
+#ifndef RINGLOCK_LOCKS_INTERNAL_BLOCK_ON_H_
+#define RINGLOCK_LOCKS_INTERNAL_BLOCK_ON_H_
+
+#include <cstdint>
+
+#include "locks/futex.h"
+#include "locks/internal/wait_backend.h"
+
+namespace ringlock::internal {
+
+// Runs `acq` to completion or to `deadline`; true when it succeeded.
+template <class Acquisition>
+bool BlockOn(Acquisition& acq, Deadline deadline) {
+  uint32_t expected;
+  if (acq.Arm(&expected)) return true;
+  WaitBackend& backend = CurrentWaitBackend();
+  for (;;) {
+    const FutexWaitResult r =
+        backend.Wait(acq.word(), expected, deadline, acq.scope(), acq.bitset());
+    if (acq.OnWake(&expected)) return true;
+    if (r == FutexWaitResult::kTimedOut || deadline.HasPassed()) {
+      acq.Leave();
+      return false;
+    }
+  }
+}
+
+}  // namespace ringlock::internal
+
+#endif  // RINGLOCK_LOCKS_INTERNAL_BLOCK_ON_H_

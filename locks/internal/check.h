@@ -1,0 +1,41 @@
+// Misuse checks. Debug builds (no NDEBUG) abort with a message naming the
+// primitive and the misuse; release builds compile them out. The checks never
+// add state, so a type's layout and ABI do not depend on NDEBUG.
+#ifndef RINGLOCK_LOCKS_INTERNAL_CHECK_H_
+#define RINGLOCK_LOCKS_INTERNAL_CHECK_H_
+
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+
+namespace ringlock::internal {
+
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void Misuse(const char* primitive, const char* what);
+
+#ifdef NDEBUG
+inline constexpr bool kDebugChecks = false;
+#else
+inline constexpr bool kDebugChecks = true;
+#endif
+
+// Aborts unless `word` is a valid futex word: 4-byte aligned, not null.
+inline void CheckWordAddress(const char* primitive, const void* word) {
+  if constexpr (kDebugChecks) {
+    if (ABSL_PREDICT_FALSE(word == nullptr || reinterpret_cast<uintptr_t>(word) % 4 != 0)) {
+      Misuse(primitive, "futex word is null or not 4-byte aligned");
+    }
+  }
+}
+
+}  // namespace ringlock::internal
+
+// RINGLOCK_MISUSE_IF(cond, "ringlock::Mutex", "unlock() of a mutex that is not locked")
+#define RINGLOCK_MISUSE_IF(cond, primitive, what)                                     \
+  do {                                                                                \
+    if constexpr (::ringlock::internal::kDebugChecks) {                               \
+      if (ABSL_PREDICT_FALSE(cond)) ::ringlock::internal::Misuse(primitive, what);   \
+    }                                                                                 \
+  } while (0)
+
+#endif  // RINGLOCK_LOCKS_INTERNAL_CHECK_H_

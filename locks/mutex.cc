@@ -1,0 +1,157 @@
+#include "locks/mutex.h"
+
+#include "locks/internal/block_on.h"
+#include "locks/internal/spin.h"
+#include "locks/internal/wait_backend.h"
+
+namespace ringlock {
+namespace {
+
+// Spin iterations (one load and a pause each, ~40 ns on the machine in
+// bench/README.md) before a contended locker registers and sleeps. A futex
+// sleep/wake round trip costs ~40 us there, so spinning for a few
+// microseconds is cheap insurance for short critical sections; tuned with
+// bench/mutex_bench.
+constexpr int kSpinLimit = 100;
+
+}  // namespace
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::LockSlow() {
+  for (int i = 0; i < kSpinLimit; ++i) {
+    uint32_t w = word_.load(std::memory_order_relaxed);
+    if (w & kStarvingMask) break;  // INV4: starving waiters go first; don't spin for nothing
+    if ((w & kLocked) == 0 &&
+        word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+      return;
+    }
+    internal::CpuRelax();
+  }
+  internal::MutexAcquisition<kScope> acq(*this);
+  internal::BlockOn(acq, Deadline::Never());
+}
+
+template <FutexScope kScope>
+bool BasicMutex<kScope>::try_lock_until_deadline(Deadline deadline) {
+  internal::TsanMutexPreLock(this, internal::kTsanTryLock);
+  bool ok = TryLockImpl();
+  if (!ok) {
+    internal::MutexAcquisition<kScope> acq(*this);
+    ok = internal::BlockOn(acq, deadline);
+  }
+  internal::TsanMutexPostLock(this, ok ? internal::kTsanTryLock
+                                       : internal::kTsanTryLock | internal::kTsanTryLockFailed);
+  return ok;
+}
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::UnlockSlow(uint32_t w) {
+  internal::WakeOneIfUnattended<kScope>(word_, w);
+}
+
+template class BasicMutex<FutexScope::kPrivate>;
+template class BasicMutex<FutexScope::kShared>;
+
+namespace internal {
+
+template <FutexScope kScope>
+void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w) {
+  using M = BasicMutex<kScope>;
+  for (;;) {
+    // Held: the holder's unlock will come here. Nobody waits, or a waiter is
+    // already awake (W): nothing to do.
+    if ((w & (M::kLocked | M::kWaking)) != 0 || (w & M::kWaiterMask) == 0) return;
+    if (word.compare_exchange_weak(w, w | M::kWaking, std::memory_order_relaxed)) {
+      WakeWord(word, 1, kScope, (w & M::kStarvingMask) ? M::kStarvingBit : M::kAnyBit);
+      return;
+    }
+  }
+}
+
+template <FutexScope kScope>
+bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
+  std::atomic<uint32_t>& word = mu_.word_;
+  uint32_t w = word.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((w & (M::kLocked | M::kStarvingMask)) == 0) {
+      if (word.compare_exchange_weak(w, w | M::kLocked, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        return true;
+      }
+      continue;
+    }
+    RINGLOCK_MISUSE_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
+                       "more than 4M waiters on one mutex");
+    const uint32_t registered = w + M::kWaiterOne;
+    if (word.compare_exchange_weak(w, registered, std::memory_order_relaxed)) {
+      registered_at_ns_ = MonotonicNanos();
+      *expected = registered;
+      return false;
+    }
+  }
+}
+
+template <FutexScope kScope>
+bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
+  std::atomic<uint32_t>& word = mu_.word_;
+  const bool waited_long =
+      !starving_ && MonotonicNanos() - registered_at_ns_ >=
+                        std::chrono::nanoseconds(M::kStarvationAfter).count();
+  uint32_t w = word.load(std::memory_order_relaxed);
+  for (;;) {
+    const bool starving_room = (w & M::kStarvingMask) != M::kStarvingMask;
+    const bool become_starving = waited_long && starving_room;
+    // INV4: while anyone starves, only starving waiters take the lock.
+    if ((w & M::kLocked) == 0 &&
+        (starving_ || become_starving || (w & M::kStarvingMask) == 0)) {
+      uint32_t taken = (w | M::kLocked) - M::kWaiterOne;
+      if (starving_) taken -= M::kStarvingOne;
+      taken &= ~M::kWaking;
+      if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        starving_ = false;
+        return true;
+      }
+      continue;
+    }
+    uint32_t again = w + (become_starving ? M::kStarvingOne : 0);
+    if (w & M::kLocked) {
+      // The holder's unlock wakes someone: give up our claim to be awake.
+      again &= ~M::kWaking;
+      if (word.compare_exchange_weak(w, again, std::memory_order_relaxed)) {
+        starving_ = starving_ || become_starving;
+        *expected = again;
+        return false;
+      }
+      continue;
+    }
+    // Free, but reserved for starving waiters and we are not one: make sure
+    // one of them is awake (we may have been woken in its place), then sleep.
+    again |= M::kWaking;
+    if (word.compare_exchange_weak(w, again, std::memory_order_relaxed)) {
+      WakeWord(word, 1, kScope, M::kStarvingBit);
+      *expected = again;
+      return false;
+    }
+  }
+}
+
+template <FutexScope kScope>
+void MutexAcquisition<kScope>::Leave() {
+  std::atomic<uint32_t>& word = mu_.word_;
+  uint32_t w = word.load(std::memory_order_relaxed);
+  uint32_t left;
+  do {
+    left = w - M::kWaiterOne - (starving_ ? M::kStarvingOne : 0);
+    left &= ~M::kWaking;  // we may hold the wake; INV2 is restored below
+  } while (!word.compare_exchange_weak(w, left, std::memory_order_relaxed));
+  starving_ = false;
+  WakeOneIfUnattended<kScope>(word, left);
+}
+
+template class MutexAcquisition<FutexScope::kPrivate>;
+template class MutexAcquisition<FutexScope::kShared>;
+
+}  // namespace internal
+}  // namespace ringlock

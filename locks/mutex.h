@@ -1,0 +1,234 @@
+// ringlock/locks/mutex.h — Mutex: a 4-byte, adaptive, starvation-free lock.
+//
+// ringlock::Mutex is a drop-in for std::mutex (40 bytes) in one 32-bit futex
+// word. Uncontended lock and unlock are one atomic read-modify-write each and
+// never enter the kernel. Contended lockers spin briefly, then sleep on the
+// word, in one of three ways that all follow the protocol below:
+//   * in futex(2) (any thread),
+//   * in the thread's io_uring EventLoop, which keeps completing the thread's
+//     other I/O while it waits (ring-blocking; see locks/ring_wait_backend.h),
+//   * as a coroutine: `co_await mu.lock_async(loop)` (locks/async_mutex.h).
+// ProcessSharedMutex is the same lock for MAP_SHARED memory between processes.
+//
+// Fairness: unfair by default (a running thread may barge ahead of sleeping
+// ones: that is what makes it fast), with a starvation bound: a waiter that
+// has waited kStarvationAfter (1 ms) becomes *starving*; while any waiter is
+// starving nobody else may take the lock, unlock wakes starving waiters only,
+// and they take it in the kernel's FIFO order. A waiter therefore gets the lock
+// at most one wake after it has waited 1 ms, plus one critical section per
+// starving waiter queued before it (at most 255).
+//
+// Memory ordering: lock() and a successful try_lock() acquire, unlock()
+// releases, as std::mutex.
+//
+// The word
+// --------
+//   bit 0      L  locked
+//   bit 1      W  waking: a registered waiter is awake (woken and not yet back
+//                 asleep); unlockers need not wake another
+//   bits 2-9   S  number of starving waiters (0..255)
+//   bits 10-31 N  number of registered waiters: asleep, or about to sleep, or
+//                 woken and not yet gone (0..4M)
+//
+// | state (L,W,S,N)     | meaning                      | transitions                      |
+// |---------------------|------------------------------|----------------------------------|
+// | 0,0,0,0             | free                         | lock: CAS -> 1,0,0,0             |
+// | 1,0,0,0             | held, nobody waits           | unlock: -> 0,0,0,0, no syscall   |
+// | 1,w,s,n>0           | held, n waiters              | unlock: L=0, then if W=0: W=1 and|
+// |                     |                              | wake 1 (starving ones if s>0)    |
+// | 0,1,s,n>0           | free, a woken waiter runs    | it takes it: L=1,W=0,N-1(,S-1)   |
+// | 0,0,0,n>0           | free, waiters asleep         | a newcomer barges: L=1           |
+// | 0,0,s>0,n           | transient only (INV2)        | whoever made it wakes: W=1       |
+//
+// Who wakes whom: the unlocker that finds N>0 and W=0 sets W and wakes one
+// sleeper (bitset kStarvingBit when S>0, else any). The woken waiter clears W
+// in its next CAS: it takes the lock, or goes back to sleep, or leaves.
+//
+// Invariants:
+//   INV1  S <= N, and a waiter counted in S is counted in N.
+//   INV2  If L=0 and N>0 then W=1, or the thread that made it so (unlocker,
+//         leaving or re-sleeping waiter) is about to set W and wake one.
+//   INV3  If W=1 then some waiter counted in N will run OnWake: it was woken,
+//         or the CAS that set W changed the word under its not-yet-armed
+//         sleep so the kernel returns EAGAIN to it at once.
+//   INV4  While S>0 only starving waiters may set L.
+// INV2 + INV3 are the no-lost-wakeup argument: every time the lock is free
+// with waiters, one waiter is awake or about to be.
+//
+// Cancellation: a waiter that leaves (timeout, destroyed coroutine) after a
+// wake may have been spent on it clears W and, if the lock is free with
+// waiters, wakes one in its place (INV2): a handoff is never lost.
+//
+// Misuse (debug builds abort with a message): unlock() of an unlocked mutex,
+// destroying a locked mutex or one with waiters, a misaligned word.
+// fork(): as std::mutex, only async-signal-safe use in the child; a mutex held
+// by another thread at fork() stays held forever in the child.
+#ifndef RINGLOCK_LOCKS_MUTEX_H_
+#define RINGLOCK_LOCKS_MUTEX_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "locks/futex.h"
+#include "locks/internal/check.h"
+#include "locks/internal/tsan.h"
+
+namespace ringlock {
+
+namespace internal {
+template <FutexScope>
+class MutexAcquisition;
+}
+
+template <FutexScope kScope>
+class ABSL_LOCKABLE BasicMutex {
+ public:
+  // Word layout (see the table above).
+  static constexpr uint32_t kLocked = 1u << 0;
+  static constexpr uint32_t kWaking = 1u << 1;
+  static constexpr uint32_t kStarvingOne = 1u << 2;
+  static constexpr uint32_t kStarvingMask = 0xffu << 2;
+  static constexpr uint32_t kWaiterOne = 1u << 10;
+  static constexpr uint32_t kWaiterMask = ~0u << 10;
+  static constexpr uint32_t kMaxStarving = kStarvingMask / kStarvingOne;
+  static_assert((kLocked | kWaking | kStarvingMask | kWaiterMask) == ~0u);
+  static_assert(((kLocked | kWaking) & kStarvingMask) == 0 && (kStarvingMask & kWaiterMask) == 0);
+
+  // Futex wake bitsets: every sleeper matches kAnyBit; starving ones also
+  // match kStarvingBit, so unlock can wake them selectively.
+  static constexpr uint32_t kAnyBit = 1u << 0;
+  static constexpr uint32_t kStarvingBit = 1u << 1;
+
+  // Waited this long, a waiter becomes starving (the threshold Go's
+  // sync.Mutex uses; a futex round trip on a VM is ~40 us, so this is ~25).
+  static constexpr std::chrono::microseconds kStarvationAfter{1000};
+
+  constexpr BasicMutex() noexcept = default;
+  BasicMutex(const BasicMutex&) = delete;
+  BasicMutex& operator=(const BasicMutex&) = delete;
+  ~BasicMutex() {
+    RINGLOCK_MISUSE_IF(word_.load(std::memory_order_relaxed) != 0, Name(),
+                       "destroyed while locked or with waiters");
+  }
+
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    internal::TsanMutexPreLock(this, 0);
+    uint32_t expected = 0;
+    if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      LockSlow();
+    }
+    internal::TsanMutexPostLock(this, 0);
+  }
+
+  [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    internal::TsanMutexPreLock(this, internal::kTsanTryLock);
+    const bool ok = TryLockImpl();
+    internal::TsanMutexPostLock(this, ok ? internal::kTsanTryLock
+                                         : internal::kTsanTryLock | internal::kTsanTryLockFailed);
+    return ok;
+  }
+
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& d)
+      ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    return try_lock_until_deadline(
+        Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+  }
+
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t)
+      ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    return try_lock_until_deadline(Deadline::At(t));
+  }
+
+  [[nodiscard]] bool try_lock_until_deadline(Deadline deadline)
+      ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
+
+  void unlock() ABSL_UNLOCK_FUNCTION() {
+    internal::TsanMutexPreUnlock(this, 0);
+    const uint32_t old = word_.fetch_sub(kLocked, std::memory_order_release);
+    RINGLOCK_MISUSE_IF((old & kLocked) == 0, Name(), "unlock() of a mutex that is not locked");
+    if (old != kLocked) UnlockSlow(old - kLocked);
+    internal::TsanMutexPostUnlock(this, 0);
+  }
+
+  // For assertions only: racy by nature.
+  bool is_locked() const { return word_.load(std::memory_order_relaxed) & kLocked; }
+
+  // The futex word, for wait_any and the async layer.
+  const std::atomic<uint32_t>& word() const { return word_; }
+  static constexpr FutexScope scope() { return kScope; }
+  static constexpr const char* Name() {
+    return kScope == FutexScope::kPrivate ? "ringlock::Mutex" : "ringlock::ProcessSharedMutex";
+  }
+
+ private:
+  friend class internal::MutexAcquisition<kScope>;
+
+  bool TryLockImpl() {
+    uint32_t w = word_.load(std::memory_order_relaxed);
+    while ((w & (kLocked | kStarvingMask)) == 0) {
+      if (word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void LockSlow();
+  void UnlockSlow(uint32_t w);
+
+  std::atomic<uint32_t> word_{0};
+};
+
+using Mutex = BasicMutex<FutexScope::kPrivate>;
+using ProcessSharedMutex = BasicMutex<FutexScope::kShared>;
+
+static_assert(sizeof(Mutex) == 4 && alignof(Mutex) == 4);
+static_assert(sizeof(ProcessSharedMutex) == 4);
+
+extern template class BasicMutex<FutexScope::kPrivate>;
+extern template class BasicMutex<FutexScope::kShared>;
+
+namespace internal {
+
+// One waiter's progress through the Mutex protocol (see internal/block_on.h
+// for the interface every kind of waiter drives).
+template <FutexScope kScope>
+class MutexAcquisition {
+  using M = BasicMutex<kScope>;
+
+ public:
+  explicit MutexAcquisition(M& mu) : mu_(mu) {}
+
+  const std::atomic<uint32_t>& word() const { return mu_.word_; }
+  FutexScope scope() const { return kScope; }
+  uint32_t bitset() const { return starving_ ? M::kAnyBit | M::kStarvingBit : M::kAnyBit; }
+
+  bool Arm(uint32_t* expected);
+  bool OnWake(uint32_t* expected);
+  void Leave();
+
+ private:
+  M& mu_;
+  int64_t registered_at_ns_ = 0;
+  bool starving_ = false;
+};
+
+// If the word is free with waiters and nobody is waking (INV2), marks W and
+// wakes one: a starving waiter if any. Unlockers, leaving and re-sleeping
+// waiters all end here.
+template <FutexScope kScope>
+void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w);
+
+extern template class MutexAcquisition<FutexScope::kPrivate>;
+extern template class MutexAcquisition<FutexScope::kShared>;
+
+}  // namespace internal
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_MUTEX_H_

@@ -1,0 +1,158 @@
+// ringlock/locks/semaphore.h — CountingSemaphore: permits in one futex word.
+//
+// Like std::counting_semaphore<kMax> (which libstdc++ makes 4 bytes too, but
+// without timed waits that survive EINTR, process sharing or io_uring
+// waiters): acquire / try_acquire / try_acquire_for / try_acquire_until /
+// release(n). Waiters sleep in futex(2), in their thread's EventLoop
+// (ring-blocking) or as coroutines (`co_await sem.acquire_async(loop)`), all
+// on the protocol below. ProcessSharedSemaphore works in MAP_SHARED memory.
+//
+// Fairness: none (a thread calling acquire() may take a permit a woken waiter
+// was about to take); no waiter starves while permits keep being released to
+// it, as each release(n) wakes up to n sleepers in the kernel's FIFO order.
+// Memory ordering: release() happens-before the acquire() that takes one of
+// its permits.
+//
+// The word
+// --------
+//   bits 0-15   P  permits available (0..kMax, kMax <= 65535)
+//   bits 16-31  N  registered waiters: asleep, about to sleep, or woken and
+//                  not yet gone (0..65535)
+//
+// | state   | meaning                 | transitions                               |
+// |---------|-------------------------|-------------------------------------------|
+// | P>0     | permits free            | acquire: P-1 (CAS)                        |
+// | P=0,N=0 | empty, nobody waits     | acquire: N+1, sleep while word unchanged  |
+// | P=0,N>0 | empty, N waiters        | release(n): P+n, wake min(n,N) sleepers   |
+// | P>0,N>0 | transient: woken waiters| a waiter takes: P-1,N-1; or re-sleeps at |
+// |         | are about to take       | P=0                                       |
+//
+// Who wakes whom: release(n) wakes min(n, N) sleepers right after adding its
+// permits. A waiter leaving without a permit (timeout, cancelled coroutine)
+// wakes one sleeper if permits are left (it may have been the one woken).
+//
+// Invariants:
+//   INV1  Each permit added by release() comes with a wake for a sleeper that
+//         was registered at that moment, or there was none: either someone
+//         takes it, or a waiter that will re-check the word is awake.
+//   INV2  A waiter sleeps only on a word with P=0 (the futex compare enforces
+//         it: a release in between makes its sleep return EAGAIN).
+//
+// Misuse (debug builds abort): release() past kMax, a negative release,
+// destroying a semaphore with waiters, more than 65535 waiters.
+#ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
+#define RINGLOCK_LOCKS_SEMAPHORE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "locks/futex.h"
+#include "locks/internal/block_on.h"
+#include "locks/internal/check.h"
+
+namespace ringlock {
+
+namespace internal {
+
+inline constexpr uint32_t kSemPermitMask = 0xffffu;
+inline constexpr uint32_t kSemWaiterOne = 1u << 16;
+
+// One waiter's progress through the Semaphore protocol.
+class SemaphoreAcquisition {
+ public:
+  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name)
+      : word_(word), scope_(scope), name_(name) {}
+
+  const std::atomic<uint32_t>& word() const { return word_; }
+  FutexScope scope() const { return scope_; }
+  uint32_t bitset() const { return futex::kMatchAny; }
+
+  bool Arm(uint32_t* expected);
+  bool OnWake(uint32_t* expected);
+  void Leave();
+
+ private:
+  std::atomic<uint32_t>& word_;
+  FutexScope scope_;
+  const char* name_;
+};
+
+bool SemaphoreTryAcquire(std::atomic<uint32_t>& word);
+void SemaphoreRelease(std::atomic<uint32_t>& word, uint32_t n, uint32_t max, FutexScope scope,
+                      const char* name);
+
+}  // namespace internal
+
+template <uint32_t kMax, FutexScope kScope>
+class BasicSemaphore {
+  static_assert(kMax >= 1 && kMax <= internal::kSemPermitMask,
+                "a ringlock semaphore holds at most 65535 permits");
+
+ public:
+  static constexpr uint32_t max() noexcept { return kMax; }
+
+  constexpr explicit BasicSemaphore(uint32_t initial) noexcept : word_(initial) {}
+  BasicSemaphore(const BasicSemaphore&) = delete;
+  BasicSemaphore& operator=(const BasicSemaphore&) = delete;
+  ~BasicSemaphore() {
+    RINGLOCK_MISUSE_IF(word_.load(std::memory_order_relaxed) >= internal::kSemWaiterOne, Name(),
+                       "destroyed with waiters");
+  }
+
+  void acquire() {
+    if (!try_acquire()) {
+      internal::SemaphoreAcquisition acq(word_, kScope, Name());
+      internal::BlockOn(acq, Deadline::Never());
+    }
+  }
+
+  [[nodiscard]] bool try_acquire() noexcept { return internal::SemaphoreTryAcquire(word_); }
+
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
+    return try_acquire_until_deadline(
+        Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+  }
+
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return try_acquire_until_deadline(Deadline::At(t));
+  }
+
+  [[nodiscard]] bool try_acquire_until_deadline(Deadline deadline) {
+    if (try_acquire()) return true;
+    internal::SemaphoreAcquisition acq(word_, kScope, Name());
+    return internal::BlockOn(acq, deadline);
+  }
+
+  void release(uint32_t n = 1) { internal::SemaphoreRelease(word_, n, kMax, kScope, Name()); }
+
+  // Racy by nature: for tests and metrics.
+  uint32_t available() const {
+    return word_.load(std::memory_order_relaxed) & internal::kSemPermitMask;
+  }
+
+  const std::atomic<uint32_t>& word() const { return word_; }
+  std::atomic<uint32_t>& mutable_word() { return word_; }
+  static constexpr FutexScope scope() { return kScope; }
+  static constexpr const char* Name() {
+    return kScope == FutexScope::kPrivate ? "ringlock::Semaphore" : "ringlock::ProcessSharedSemaphore";
+  }
+
+ private:
+  std::atomic<uint32_t> word_;
+};
+
+template <uint32_t kMax = internal::kSemPermitMask>
+using CountingSemaphore = BasicSemaphore<kMax, FutexScope::kPrivate>;
+using Semaphore = CountingSemaphore<>;
+using BinarySemaphore = CountingSemaphore<1>;
+template <uint32_t kMax = internal::kSemPermitMask>
+using ProcessSharedSemaphore = BasicSemaphore<kMax, FutexScope::kShared>;
+
+static_assert(sizeof(Semaphore) == 4);
+
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_SEMAPHORE_H_

@@ -1,0 +1,60 @@
+#include "locks/wake_batch.h"
+
+#include "locks/internal/wait_backend.h"
+#include "locks/internal/wake_sink.h"
+
+namespace ringlock {
+namespace {
+
+struct ThreadWakes {
+  WakeBatch* open = nullptr;  // innermost open batch
+  int depth = 0;
+  int count = 0;
+  WakeBatch::Entry entries[WakeBatch::kCapacity];
+};
+
+thread_local ThreadWakes t_wakes;
+
+void FlushThreadWakes() {
+  ThreadWakes& t = t_wakes;
+  if (t.count == 0) return;
+  // Clear first: SendWakes may run code that wakes again.
+  const int n = t.count;
+  WakeBatch::Entry entries[WakeBatch::kCapacity];
+  for (int i = 0; i < n; ++i) entries[i] = t.entries[i];
+  t.count = 0;
+  internal::SendWakes(entries, n);
+}
+
+}  // namespace
+
+WakeBatch::WakeBatch() : outer_(t_wakes.open) {
+  t_wakes.open = this;
+  ++t_wakes.depth;
+}
+
+WakeBatch::~WakeBatch() {
+  t_wakes.open = outer_;
+  if (--t_wakes.depth == 0) FlushThreadWakes();
+}
+
+void WakeBatch::Flush() { FlushThreadWakes(); }
+
+int WakeBatch::Pending() { return t_wakes.count; }
+
+namespace internal {
+
+bool WakeBatchOpen() { return t_wakes.depth > 0; }
+
+void WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset) {
+  ThreadWakes& t = t_wakes;
+  if (t.depth == 0) {
+    futex::Wake(word, count, scope, bitset);
+    return;
+  }
+  if (t.count == WakeBatch::kCapacity) FlushThreadWakes();
+  t.entries[t.count++] = WakeBatch::Entry{&word, count, scope, bitset};
+}
+
+}  // namespace internal
+}  // namespace ringlock
