@@ -140,7 +140,7 @@ class BasicCondVar {
 
   template <class Lock, class Rep, class Period>
   std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d) {
-    return WaitImpl(lock, Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)))
+    return WaitImpl(lock, Deadline::AfterDuration(d))
                ? std::cv_status::no_timeout
                : std::cv_status::timeout;
   }
@@ -148,7 +148,7 @@ class BasicCondVar {
   template <class Lock, class Rep, class Period, class Predicate>
   bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
     return wait_until_deadline(
-        lock, Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)),
+        lock, Deadline::AfterDuration(d),
         std::move(pred));
   }
 

@@ -126,7 +126,7 @@ class BasicEvent {
   template <class Rep, class Period>
   [[nodiscard]] bool wait_for(const std::chrono::duration<Rep, Period>& d) {
     return wait_until_deadline(
-        Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+        Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>

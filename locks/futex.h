@@ -37,6 +37,16 @@ class Deadline {
   static constexpr Deadline Never() { return Deadline(kNever); }
   static Deadline Now();
   static Deadline After(std::chrono::nanoseconds d);
+  // Any duration type; saturates to Never() instead of overflowing, so
+  // try_lock_for(std::chrono::hours::max()) waits forever.
+  template <class Rep, class Period>
+  static Deadline AfterDuration(const std::chrono::duration<Rep, Period>& d) {
+    using Wide = std::chrono::duration<long double, std::nano>;
+    if (std::chrono::duration_cast<Wide>(d).count() >= static_cast<long double>(kNever)) {
+      return Never();
+    }
+    return After(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+  }
   // Converts a time point of any clock by its remaining duration (the
   // standard's own rule for *_until with a non-steady clock).
   template <class Clock, class Duration>
@@ -46,7 +56,7 @@ class Deadline {
       return FromMonotonicNanos(
           std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
     } else {
-      return After(std::chrono::duration_cast<std::chrono::nanoseconds>(t - Clock::now()));
+      return AfterDuration(t - Clock::now());
     }
   }
   static constexpr Deadline FromMonotonicNanos(int64_t ns) { return Deadline(ns < 0 ? 0 : ns); }

@@ -135,7 +135,7 @@ class ABSL_LOCKABLE BasicMutex {
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& d)
       ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
     return try_lock_until_deadline(
-        Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+        Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>

@@ -112,7 +112,7 @@ class BasicSemaphore {
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
     return try_acquire_until_deadline(
-        Deadline::After(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+        Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>

@@ -1,0 +1,197 @@
+#include "locks/condvar.h"
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/mutex.h"
+#include "tests/locks/waiter_modes.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+
+class CondVarTest : public testing::WaiterModeTest {};
+
+TEST(CondVarBasicTest, NotifyWithoutWaitersIsFree) {
+  CondVar cv;
+  cv.notify_one();
+  cv.notify_all();
+  EXPECT_EQ(cv.word().load(), 0u);  // no waiters bit, no sequence bump
+}
+
+TEST_P(CondVarTest, WaitForTimesOutWithLockHeld) {
+  Mutex mu;
+  CondVar cv;
+  std::thread t = Start([&] {
+    std::unique_lock<Mutex> lock(mu);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(cv.wait_for(lock, milliseconds(40)), std::cv_status::timeout);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(40));
+    EXPECT_TRUE(lock.owns_lock());
+    EXPECT_TRUE(mu.is_locked());
+    EXPECT_FALSE(cv.wait_for(lock, milliseconds(5), [] { return false; }));
+  });
+  t.join();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(CondVarTest, ProducerConsumerLosesNothing) {
+  Mutex mu;
+  CondVar not_empty, not_full;
+  std::deque<int> queue;
+  constexpr size_t kCapacity = 4;
+  constexpr int kItems = 20000;
+  constexpr int kProducers = 3, kConsumers = 3;
+  int64_t consumed_sum = 0;
+  int consumed = 0;
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.push_back(Start([&, p] {
+      for (int i = p; i < kItems; i += kProducers) {
+        std::unique_lock<Mutex> lock(mu);
+        not_full.wait(lock, [&] { return queue.size() < kCapacity; });
+        queue.push_back(i);
+        not_empty.notify_one();
+      }
+    }));
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.push_back(Start([&] {
+      for (;;) {
+        std::unique_lock<Mutex> lock(mu);
+        not_empty.wait(lock, [&] { return !queue.empty() || consumed == kItems; });
+        if (queue.empty()) return;  // all consumed
+        consumed_sum += queue.front();
+        queue.pop_front();
+        if (++consumed == kItems) not_empty.notify_all();
+        not_full.notify_one();
+      }
+    }));
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(consumed, kItems);
+  EXPECT_EQ(consumed_sum, int64_t{kItems} * (kItems - 1) / 2);
+}
+
+TEST_P(CondVarTest, NotifyAllWakesEveryWaiter) {
+  Mutex mu;
+  CondVar cv;
+  bool go = false;
+  std::atomic<int> waiting{0}, done{0};
+  constexpr int kWaiters = 6;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWaiters; ++i) {
+    threads.push_back(Start([&] {
+      std::unique_lock<Mutex> lock(mu);
+      waiting.fetch_add(1);
+      cv.wait(lock, [&] { return go; });
+      done.fetch_add(1);
+    }));
+  }
+  while (waiting.load() < kWaiters) std::this_thread::yield();
+  {
+    std::lock_guard<Mutex> g(mu);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done.load(), kWaiters);
+}
+
+// notify_one releases one waiter, not all (our condvar has no spurious
+// wakeups of its own, so the count is exact).
+TEST_P(CondVarTest, NotifyOneWakesExactlyOne) {
+  Mutex mu;
+  CondVar cv;
+  int tickets = 0;
+  std::atomic<int> waiting{0}, done{0};
+  constexpr int kWaiters = 4;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWaiters; ++i) {
+    threads.push_back(Start([&] {
+      std::unique_lock<Mutex> lock(mu);
+      waiting.fetch_add(1);
+      cv.wait(lock, [&] { return tickets > 0; });
+      --tickets;
+      done.fetch_add(1);
+    }));
+  }
+  while (waiting.load() < kWaiters) std::this_thread::yield();
+  std::this_thread::sleep_for(milliseconds(20));  // let them sleep
+  for (int round = 1; round <= kWaiters; ++round) {
+    {
+      std::lock_guard<Mutex> g(mu);
+      ++tickets;
+    }
+    cv.notify_one();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (done.load() < round && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    ASSERT_EQ(done.load(), round) << "a notify_one was lost";
+    std::this_thread::sleep_for(milliseconds(10));
+    EXPECT_EQ(done.load(), round) << "a notify_one released more than one waiter";
+  }
+  for (auto& t : threads) t.join();
+}
+
+TEST_P(CondVarTest, WorksWithStdMutex) {
+  std::mutex mu;
+  CondVar cv;
+  bool ready = false;
+  std::thread t = Start([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready; });
+  });
+  {
+    std::lock_guard<std::mutex> g(mu);
+    ready = true;
+  }
+  cv.notify_one();
+  t.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, CondVarTest, ::testing::ValuesIn(testing::AllWaiterModes()),
+                         testing::WaiterModeName);
+
+// Regression: a timed-out waiter that raced with notify_one reports
+// no_timeout rather than absorbing the notify silently.
+TEST(CondVarProtocolTest, NotifyRacingTimeoutIsNotLost) {
+  Mutex mu;
+  CondVar cv;
+  mu.lock();
+  internal::CondVarAcquisition acq(
+      cv.mutable_word(), FutexScope::kPrivate, [](void* m) { static_cast<Mutex*>(m)->unlock(); },
+      &mu);
+  uint32_t expected;
+  ASSERT_FALSE(acq.Arm(&expected));
+  EXPECT_FALSE(mu.is_locked());
+  cv.notify_one();                    // the wake finds nobody asleep...
+  EXPECT_TRUE(acq.OnWake(&expected));  // ...but the sequence moved: notified
+}
+
+#ifndef NDEBUG
+TEST(CondVarDeathTest, DestroyingWithASleeperAborts) {
+  EXPECT_DEATH(
+      {
+        auto* cv = new CondVar;
+        Mutex mu;
+        std::thread([&] {
+          std::unique_lock<Mutex> lock(mu);
+          cv->wait(lock);
+        }).detach();
+        std::this_thread::sleep_for(milliseconds(100));
+        delete cv;
+      },
+      "ringlock::CondVar: misuse: destroyed with waiters");
+}
+#endif
+
+}  // namespace
+}  // namespace ringlock

@@ -1,0 +1,270 @@
+#include "locks/mutex.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/wake_batch.h"
+#include "tests/locks/waiter_modes.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::WaiterModeTest;
+
+TEST(MutexTest, IsFourBytes) {
+  static_assert(sizeof(Mutex) == 4);
+  static_assert(sizeof(ProcessSharedMutex) == 4);
+}
+
+TEST(MutexTest, LockUnlockTryLock) {
+  Mutex mu;
+  EXPECT_FALSE(mu.is_locked());
+  mu.lock();
+  EXPECT_TRUE(mu.is_locked());
+  EXPECT_FALSE(mu.try_lock());
+  mu.unlock();
+  ASSERT_TRUE(mu.try_lock());
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST(MutexTest, StandardLockableAdapters) {
+  Mutex a, b;
+  { std::lock_guard<Mutex> g(a); EXPECT_TRUE(a.is_locked()); }
+  { std::unique_lock<Mutex> u(a, std::try_to_lock); EXPECT_TRUE(u.owns_lock()); }
+  { std::scoped_lock s(a, b); EXPECT_TRUE(a.is_locked() && b.is_locked()); }
+  std::lock(a, b);
+  a.unlock();
+  b.unlock();
+  {
+    std::unique_lock<Mutex> u(a, std::defer_lock);
+    EXPECT_TRUE(u.try_lock_for(milliseconds(1)));
+  }
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+}
+
+// Uncontended lock/unlock never wakes anyone: inside a WakeBatch any wake
+// would be queued, so an empty batch proves no futex call was made.
+TEST(MutexTest, UncontendedUnlockMakesNoWake) {
+  Mutex mu;
+  WakeBatch batch;
+  for (int i = 0; i < 1000; ++i) {
+    mu.lock();
+    mu.unlock();
+    ASSERT_TRUE(mu.try_lock());
+    mu.unlock();
+  }
+  EXPECT_EQ(WakeBatch::Pending(), 0);
+}
+
+class MutexModeTest : public WaiterModeTest {};
+
+TEST_P(MutexModeTest, TryLockForTimesOut) {
+  Mutex mu;
+  mu.lock();
+  std::thread t = Start([&] {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(mu.try_lock_for(milliseconds(50)));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(waited, milliseconds(50));
+    EXPECT_LT(waited, milliseconds(5000));
+    EXPECT_FALSE(mu.try_lock_until(std::chrono::system_clock::now() + milliseconds(10)));
+  });
+  t.join();
+  mu.unlock();
+  // The timed-out waiter left nothing behind.
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(MutexModeTest, TryLockForSucceedsWhenReleased) {
+  Mutex mu;
+  mu.lock();
+  std::atomic<bool> got{false};
+  std::thread t = Start([&] {
+    got = mu.try_lock_for(std::chrono::seconds(30));
+    if (got) mu.unlock();
+  });
+  std::this_thread::sleep_for(milliseconds(20));
+  mu.unlock();
+  t.join();
+  EXPECT_TRUE(got);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(MutexModeTest, MutualExclusionUnderContention) {
+  Mutex mu;
+  int64_t counter = 0;  // plain: any overlap loses increments (and TSAN sees it)
+  constexpr int kThreads = 8;
+  constexpr int kIters = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.push_back(Start([&] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Mutex> g(mu);
+        ++counter;
+      }
+    }));
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, int64_t{kThreads} * kIters);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(MutexModeTest, MixedTimedAndUntimedLockers) {
+  Mutex mu;
+  int64_t counter = 0;
+  std::atomic<int64_t> acquired{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.push_back(Start([&, t] {
+      for (int i = 0; i < 3000; ++i) {
+        if (t % 2 == 0) {
+          if (!mu.try_lock_for(std::chrono::microseconds(50 + i % 200))) continue;
+        } else {
+          mu.lock();
+        }
+        ++counter;
+        acquired.fetch_add(1, std::memory_order_relaxed);
+        mu.unlock();
+      }
+    }));
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, acquired.load());
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// A waiter that has waited past the starvation threshold gets the lock while
+// other threads keep re-taking it in a tight loop (barging).
+TEST_P(MutexModeTest, LongWaiterIsNotStarved) {
+  Mutex mu;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> hogs;
+  for (int t = 0; t < 3; ++t) {
+    hogs.push_back(Start([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        mu.lock();
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        mu.unlock();
+      }
+    }));
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  std::atomic<int> got{0};
+  std::thread victim = Start([&] {
+    for (int i = 0; i < 20; ++i) {
+      mu.lock();
+      got.fetch_add(1);
+      mu.unlock();
+    }
+  });
+  victim.join();  // would hang (test timeout) if the victim could starve
+  stop = true;
+  for (auto& t : hogs) t.join();
+  EXPECT_EQ(got.load(), 20);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, MutexModeTest,
+                         ::testing::ValuesIn(testing::AllWaiterModes()),
+                         testing::WaiterModeName);
+
+// --- Protocol interleavings, driven step by step on one thread -------------
+
+using Acq = internal::MutexAcquisition<FutexScope::kPrivate>;
+
+// Regression: a waiter that leaves (timeout, cancelled coroutine) after an
+// unlock spent its wake on it must wake another waiter in its place.
+TEST(MutexProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
+  Mutex mu;
+  mu.lock();
+  Acq a(mu), b(mu);
+  uint32_t ea, eb;
+  ASSERT_FALSE(a.Arm(&ea));
+  ASSERT_FALSE(b.Arm(&eb));
+  {
+    WakeBatch batch;  // capture wakes instead of sending them
+    mu.unlock();      // W set, one wake (meant for a or b)
+    EXPECT_EQ(WakeBatch::Pending(), 1);
+    EXPECT_TRUE(mu.word().load() & Mutex::kWaking);
+    a.Leave();  // a was the one woken, but leaves
+    EXPECT_EQ(WakeBatch::Pending(), 2) << "the wake a consumed was not passed on";
+    EXPECT_TRUE(mu.word().load() & Mutex::kWaking);
+  }
+  ASSERT_TRUE(b.OnWake(&eb));
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Regression: a woken waiter that loses the race to a barger goes back to
+// sleep and clears W, so the barger's unlock wakes again.
+TEST(MutexProtocolTest, BargedWaiterIsWokenAgain) {
+  Mutex mu;
+  mu.lock();
+  Acq a(mu);
+  uint32_t ea;
+  ASSERT_FALSE(a.Arm(&ea));
+  WakeBatch batch;
+  mu.unlock();
+  EXPECT_EQ(WakeBatch::Pending(), 1);
+  ASSERT_TRUE(mu.try_lock());  // barger
+  EXPECT_FALSE(a.OnWake(&ea));
+  EXPECT_FALSE(mu.word().load() & Mutex::kWaking);
+  mu.unlock();
+  EXPECT_EQ(WakeBatch::Pending(), 2);
+  EXPECT_TRUE(a.OnWake(&ea));
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// While a waiter starves, newcomers may not barge, and unlock wakes only
+// starving sleepers (bitset).
+TEST(MutexProtocolTest, StarvingWaiterBlocksBarging) {
+  Mutex mu;
+  mu.lock();
+  Acq a(mu);
+  uint32_t ea;
+  ASSERT_FALSE(a.Arm(&ea));
+  std::this_thread::sleep_for(Mutex::kStarvationAfter + milliseconds(1));
+  EXPECT_FALSE(a.OnWake(&ea));  // still held: becomes starving
+  EXPECT_EQ(mu.word().load() & Mutex::kStarvingMask, Mutex::kStarvingOne);
+  EXPECT_EQ(a.bitset(), Mutex::kAnyBit | Mutex::kStarvingBit);
+  WakeBatch batch;
+  mu.unlock();
+  EXPECT_FALSE(mu.try_lock()) << "barged past a starving waiter";
+  EXPECT_TRUE(a.OnWake(&ea));
+  EXPECT_EQ(mu.word().load() & Mutex::kStarvingMask, 0u);
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+#ifndef NDEBUG
+TEST(MutexDeathTest, UnlockOfUnlockedMutexAborts) {
+  EXPECT_DEATH(
+      {
+        Mutex mu;
+        mu.unlock();
+      },
+      "ringlock::Mutex: misuse: unlock\\(\\) of a mutex that is not locked");
+}
+
+TEST(MutexDeathTest, DestroyingALockedMutexAborts) {
+  EXPECT_DEATH(
+      {
+        Mutex mu;
+        mu.lock();
+      },
+      "ringlock::Mutex: misuse: destroyed while locked");
+}
+#endif
+
+}  // namespace
+}  // namespace ringlock

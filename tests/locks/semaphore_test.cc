@@ -1,0 +1,166 @@
+#include "locks/semaphore.h"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/wake_batch.h"
+#include "tests/locks/waiter_modes.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+
+class SemaphoreTest : public testing::WaiterModeTest {};
+
+TEST(SemaphoreBasicTest, CountsPermits) {
+  CountingSemaphore<8> sem(3);
+  static_assert(sizeof(sem) == 4);
+  static_assert(CountingSemaphore<8>::max() == 8);
+  EXPECT_EQ(sem.available(), 3u);
+  EXPECT_TRUE(sem.try_acquire());
+  EXPECT_TRUE(sem.try_acquire());
+  EXPECT_TRUE(sem.try_acquire());
+  EXPECT_FALSE(sem.try_acquire());
+  sem.release(2);
+  EXPECT_EQ(sem.available(), 2u);
+  EXPECT_TRUE(sem.try_acquire_for(milliseconds(1)));
+  EXPECT_TRUE(sem.try_acquire_until(std::chrono::steady_clock::now()));
+  EXPECT_FALSE(sem.try_acquire());
+}
+
+TEST(SemaphoreBasicTest, ReleaseWithoutWaitersMakesNoWake) {
+  Semaphore sem(0);
+  WakeBatch batch;
+  sem.release(5);
+  EXPECT_EQ(WakeBatch::Pending(), 0);
+}
+
+TEST_P(SemaphoreTest, TryAcquireForTimesOut) {
+  Semaphore sem(0);
+  std::thread t = Start([&] {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(sem.try_acquire_for(milliseconds(40)));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(40));
+  });
+  t.join();
+  EXPECT_EQ(sem.word().load(), 0u);  // the waiter deregistered
+}
+
+// release(n) lets exactly n blocked acquirers through.
+TEST_P(SemaphoreTest, ReleaseNWakesExactlyN) {
+  Semaphore sem(0);
+  std::atomic<int> through{0};
+  constexpr int kWaiters = 5;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWaiters; ++i) {
+    threads.push_back(Start([&] {
+      sem.acquire();
+      through.fetch_add(1);
+    }));
+  }
+  std::this_thread::sleep_for(milliseconds(30));
+  sem.release(3);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (through.load() < 3 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_EQ(through.load(), 3);
+  sem.release(2);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(through.load(), kWaiters);
+  EXPECT_EQ(sem.word().load(), 0u);
+}
+
+TEST_P(SemaphoreTest, BoundedBufferLosesNothing) {
+  constexpr int kSlots = 3;
+  constexpr int kItems = 20000;
+  Semaphore free_slots(kSlots), filled(0);
+  std::atomic<int> buffer[kSlots];
+  std::atomic<int> head{0}, tail{0};
+  int64_t sum = 0;
+  std::thread producer = Start([&] {
+    for (int i = 1; i <= kItems; ++i) {
+      free_slots.acquire();
+      buffer[tail.fetch_add(1) % kSlots].store(i, std::memory_order_relaxed);
+      filled.release();
+    }
+  });
+  std::thread consumer = Start([&] {
+    for (int i = 1; i <= kItems; ++i) {
+      filled.acquire();
+      sum += buffer[head.fetch_add(1) % kSlots].load(std::memory_order_relaxed);
+      free_slots.release();
+    }
+  });
+  producer.join();
+  consumer.join();
+  EXPECT_EQ(sum, int64_t{kItems} * (kItems + 1) / 2);
+  EXPECT_EQ(free_slots.available(), uint32_t{kSlots});
+}
+
+TEST_P(SemaphoreTest, ManyThreadsNeverExceedPermits) {
+  CountingSemaphore<3> sem(3);
+  std::atomic<int> inside{0}, max_inside{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.push_back(Start([&, t] {
+      for (int i = 0; i < 3000; ++i) {
+        if (t % 3 == 0) {
+          if (!sem.try_acquire_for(std::chrono::microseconds(100))) continue;
+        } else {
+          sem.acquire();
+        }
+        const int now = inside.fetch_add(1) + 1;
+        int seen = max_inside.load();
+        while (now > seen && !max_inside.compare_exchange_weak(seen, now)) {
+        }
+        inside.fetch_sub(1);
+        sem.release();
+      }
+    }));
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(max_inside.load(), 3);
+  EXPECT_EQ(sem.available(), 3u);
+  EXPECT_EQ(sem.word().load(), 3u);  // no waiter left registered
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, SemaphoreTest, ::testing::ValuesIn(testing::AllWaiterModes()),
+                         testing::WaiterModeName);
+
+// Regression: a waiter that times out after release() woke it hands the
+// permit's wake on to the next sleeper.
+TEST(SemaphoreProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
+  Semaphore sem(0);
+  internal::SemaphoreAcquisition a(sem.mutable_word(), FutexScope::kPrivate, "t"),
+      b(sem.mutable_word(), FutexScope::kPrivate, "t");
+  uint32_t ea, eb;
+  ASSERT_FALSE(a.Arm(&ea));
+  ASSERT_FALSE(b.Arm(&eb));
+  WakeBatch batch;
+  sem.release(1);
+  EXPECT_EQ(WakeBatch::Pending(), 1);
+  a.Leave();
+  EXPECT_EQ(WakeBatch::Pending(), 2);
+  EXPECT_TRUE(b.OnWake(&eb));
+  EXPECT_EQ(sem.word().load(), 0u);
+}
+
+#ifndef NDEBUG
+TEST(SemaphoreDeathTest, ReleasePastMaxAborts) {
+  EXPECT_DEATH(
+      {
+        CountingSemaphore<2> sem(2);
+        sem.release();
+      },
+      "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
+}
+#endif
+
+}  // namespace
+}  // namespace ringlock
