@@ -24,6 +24,7 @@ void BasicMutex<kScope>::LockSlow() {
     if ((w & kLocked) == 0 &&
         word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
                                     std::memory_order_relaxed)) {
+      internal::TsanMutexAcquired(this);
       return;
     }
     internal::CpuRelax();
@@ -34,15 +35,9 @@ void BasicMutex<kScope>::LockSlow() {
 
 template <FutexScope kScope>
 bool BasicMutex<kScope>::try_lock_until_deadline(Deadline deadline) {
-  internal::TsanMutexPreLock(this, internal::kTsanTryLock);
-  bool ok = TryLockImpl();
-  if (!ok) {
-    internal::MutexAcquisition<kScope> acq(*this);
-    ok = internal::BlockOn(acq, deadline);
-  }
-  internal::TsanMutexPostLock(this, ok ? internal::kTsanTryLock
-                                       : internal::kTsanTryLock | internal::kTsanTryLockFailed);
-  return ok;
+  if (try_lock()) return true;
+  internal::MutexAcquisition<kScope> acq(*this);
+  return internal::BlockOn(acq, deadline);
 }
 
 template <FutexScope kScope>
@@ -77,6 +72,7 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     if ((w & (M::kLocked | M::kStarvingMask)) == 0) {
       if (word.compare_exchange_weak(w, w | M::kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
+        TsanMutexAcquired(&mu_);
         return true;
       }
       continue;
@@ -111,6 +107,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         starving_ = false;
+        TsanMutexAcquired(&mu_);
         return true;
       }
       continue;

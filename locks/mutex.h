@@ -114,21 +114,19 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    internal::TsanMutexPreLock(this, 0);
     uint32_t expected = 0;
-    if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-      LockSlow();
+    if (word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+      internal::TsanMutexAcquired(this);
+    } else {
+      LockSlow();  // annotates where it acquires
     }
-    internal::TsanMutexPostLock(this, 0);
   }
 
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
-    internal::TsanMutexPreLock(this, internal::kTsanTryLock);
-    const bool ok = TryLockImpl();
-    internal::TsanMutexPostLock(this, ok ? internal::kTsanTryLock
-                                         : internal::kTsanTryLock | internal::kTsanTryLockFailed);
-    return ok;
+    if (!TryLockImpl()) return false;
+    internal::TsanMutexAcquired(this);
+    return true;
   }
 
   template <class Rep, class Period>
@@ -148,6 +146,8 @@ class ABSL_LOCKABLE BasicMutex {
       ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
 
   void unlock() ABSL_UNLOCK_FUNCTION() {
+    RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) & kLocked) == 0, Name(),
+                       "unlock() of a mutex that is not locked");
     internal::TsanMutexPreUnlock(this, 0);
     const uint32_t old = word_.fetch_sub(kLocked, std::memory_order_release);
     RINGLOCK_MISUSE_IF((old & kLocked) == 0, Name(), "unlock() of a mutex that is not locked");

@@ -24,17 +24,15 @@
 namespace ringlock::internal {
 
 #ifdef RINGLOCK_TSAN
-inline constexpr unsigned kTsanTryLock = __tsan_mutex_try_lock;
-inline constexpr unsigned kTsanTryLockFailed = __tsan_mutex_try_lock_failed;
-inline void TsanMutexPreLock(void* m, unsigned flags) { __tsan_mutex_pre_lock(m, flags); }
-inline void TsanMutexPostLock(void* m, unsigned flags) { __tsan_mutex_post_lock(m, flags, 0); }
 inline void TsanMutexPreUnlock(void* m, unsigned flags) { __tsan_mutex_pre_unlock(m, flags); }
 inline void TsanMutexPostUnlock(void* m, unsigned flags) { __tsan_mutex_post_unlock(m, flags); }
+// Where a lock is taken (fast path, spin, or a waiter's protocol step).
+inline void TsanMutexAcquired(void* m) {
+  __tsan_mutex_pre_lock(m, 0);
+  __tsan_mutex_post_lock(m, 0, 0);
+}
 #else
-inline constexpr unsigned kTsanTryLock = 0;
-inline constexpr unsigned kTsanTryLockFailed = 0;
-inline void TsanMutexPreLock(void*, unsigned) {}
-inline void TsanMutexPostLock(void*, unsigned) {}
+inline void TsanMutexAcquired(void*) {}
 inline void TsanMutexPreUnlock(void*, unsigned) {}
 inline void TsanMutexPostUnlock(void*, unsigned) {}
 #endif
