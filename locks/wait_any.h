@@ -1,0 +1,73 @@
+// ringlock/locks/wait_any.h — take whichever of several primitives is ready first.
+//
+//   ringlock::Mutex a, b;  ringlock::Event stop;
+//   int i = ringlock::WaitAny({ringlock::Lock(a), ringlock::Lock(b), ringlock::Take(stop)});
+//   // i == 0: `a` is now locked by us; 1: `b`; 2: `stop` was set (and, if
+//   // auto-reset, consumed). Exactly one primitive is taken.
+//
+// Up to kWaitAnyMax (128, the kernel's limit) Mutexes, Semaphores and Events,
+// private or process-shared, mixed. The thread sleeps on all their words at
+// once with futex_waitv(2) (Linux 5.16+), or, on a thread that runs an
+// EventLoop, with one IORING_OP_FUTEX_WAITV (Linux 6.7+) while the loop keeps
+// dispatching its other completions. Coroutines use WaitAnyAsync
+// (locks/async.h).
+//
+// Completes when: one primitive was taken (returns its index), or the
+// deadline passed (returns -1; nothing taken). When several are ready the
+// lowest index wins. Each primitive is waited on through its own word
+// protocol (the same Arm / OnWake / Leave steps a single waiter takes), so a
+// wake spent on this waiter for a primitive it did not take is passed on.
+// Memory ordering: as the primitive's own acquire operation.
+#ifndef RINGLOCK_LOCKS_WAIT_ANY_H_
+#define RINGLOCK_LOCKS_WAIT_ANY_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <variant>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "locks/event.h"
+#include "locks/futex.h"
+#include "locks/mutex.h"
+#include "locks/semaphore.h"
+
+namespace ringlock {
+
+inline constexpr int kWaitAnyMax = futex::kWaitvMax;
+
+// One primitive to wait for: its waiter protocol object. The set of kinds is
+// closed, so a variant dispatches without virtual calls or allocation.
+using Waitable =
+    std::variant<internal::MutexAcquisition<FutexScope::kPrivate>,
+                 internal::MutexAcquisition<FutexScope::kShared>,
+                 internal::SemaphoreAcquisition, internal::EventAcquisition>;
+
+// Lock the mutex.
+template <FutexScope kScope>
+Waitable Lock(BasicMutex<kScope>& mu) {
+  return Waitable(std::in_place_type<internal::MutexAcquisition<kScope>>, mu);
+}
+// Take one permit.
+template <uint32_t kMax, FutexScope kScope>
+Waitable Acquire(BasicSemaphore<kMax, kScope>& sem) {
+  return Waitable(std::in_place_type<internal::SemaphoreAcquisition>, sem.mutable_word(), kScope,
+                  sem.Name());
+}
+// Wait for the event to be set (consuming it if auto-reset).
+template <FutexScope kScope>
+Waitable Take(BasicEvent<kScope>& ev) {
+  return Waitable(std::in_place_type<internal::EventAcquisition>, ev.mutable_word(), kScope);
+}
+
+// Returns the index of the primitive taken, or -1 at the deadline.
+int WaitAny(absl::Span<Waitable> waitables, Deadline deadline = Deadline::Never());
+inline int WaitAny(std::initializer_list<Waitable> waitables,
+                   Deadline deadline = Deadline::Never()) {
+  std::vector<Waitable> copies(waitables);  // the waits mutate their state
+  return WaitAny(absl::MakeSpan(copies), deadline);
+}
+
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_WAIT_ANY_H_
