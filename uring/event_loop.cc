@@ -196,7 +196,7 @@ void EventLoop::EventfdOp::Complete(int32_t /*res: 8, or -ECANCELED at destructi
   l->efd_signalled_.store(false);
   std::vector<absl::AnyInvocable<void()>> posted;
   {
-    absl::MutexLock lock(&l->mu_);
+    std::lock_guard<std::mutex> lock(l->mu_);
     posted.swap(l->posted_);
   }
   for (auto& fn : posted) l->local_.push_back(std::move(fn));
@@ -208,7 +208,7 @@ void EventLoop::EventfdOp::Complete(int32_t /*res: 8, or -ECANCELED at destructi
 
 void EventLoop::Post(absl::AnyInvocable<void()> fn) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     posted_.push_back(std::move(fn));
   }
   WakeLoop();

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -47,7 +48,6 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "uring/futex_op.h"
@@ -238,8 +238,8 @@ class EventLoop {
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 
-  absl::Mutex mu_;
-  std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // std::mutex: visible to TSAN (Debian's absl is not).
+  std::vector<absl::AnyInvocable<void()>> posted_;  // guarded by mu_
 
   std::deque<Completion> cqes_;  // reaped, not yet dispatched
   std::deque<absl::AnyInvocable<void()>> local_;  // posted work, resumptions

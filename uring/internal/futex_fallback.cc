@@ -45,7 +45,7 @@ FutexFallback::FutexFallback(absl::AnyInvocable<void()> notify)
 
 FutexFallback::~FutexFallback() {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
   Kick();
@@ -60,7 +60,7 @@ void FutexFallback::Kick() {
 void FutexFallback::Add(Operation* op, absl::Span<const FutexWaitv> entries,
                         bool waitv, int64_t deadline) {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     uint64_t id = next_id_++;
     waits_.emplace(id, Wait{op, std::vector<FutexWaitv>(entries.begin(),
                                                         entries.end()),
@@ -72,7 +72,7 @@ void FutexFallback::Add(Operation* op, absl::Span<const FutexWaitv> entries,
 
 bool FutexFallback::Remove(Operation* op) {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     auto it = ids_.find(op);
     if (it == ids_.end()) return false;
     waits_.erase(it->second);
@@ -85,7 +85,7 @@ bool FutexFallback::Remove(Operation* op) {
 std::vector<Operation*> FutexFallback::RemoveAll() {
   std::vector<Operation*> out;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, w] : waits_) out.push_back(w.op);
     waits_.clear();
     ids_.clear();
@@ -95,14 +95,14 @@ std::vector<Operation*> FutexFallback::RemoveAll() {
 }
 
 std::vector<std::pair<Operation*, int32_t>> FutexFallback::TakeCompleted() {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return std::exchange(done_, {});
 }
 
 void FutexFallback::Run() {
   std::vector<FutexWaitv> vec;
   std::vector<std::pair<uint64_t, uint32_t>> where;  // vec index -> (id, sub)
-  mu_.Lock();
+  mu_.lock();
   while (!stop_) {
     const int64_t now = MonoNowNs();
     bool finished = false;
@@ -146,17 +146,17 @@ void FutexFallback::Run() {
       ++it;
     }
     if (finished) {
-      mu_.Unlock();
+      mu_.unlock();
       notify_();
-      mu_.Lock();
+      mu_.lock();
       continue;
     }
     if (truncated) deadline = std::min(deadline, now + kOverflowPollNs);
-    mu_.Unlock();
+    mu_.unlock();
     long r = FutexWaitvSyscall(vec.data(), static_cast<uint32_t>(vec.size()),
                                deadline == kNoDeadline ? -1 : deadline);
     const int err = r < 0 ? errno : 0;
-    mu_.Lock();
+    mu_.lock();
     if (r > 0 && static_cast<size_t>(r) < where.size()) {
       auto [id, sub] = where[r];
       auto it = waits_.find(id);
@@ -165,9 +165,9 @@ void FutexFallback::Run() {
                            it->second.waitv ? static_cast<int32_t>(sub) : 0);
         ids_.erase(it->second.op);
         waits_.erase(it);
-        mu_.Unlock();
+        mu_.unlock();
         notify_();
-        mu_.Lock();
+        mu_.lock();
       }
     } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR &&
                ctl_.load(std::memory_order_acquire) == ctl_seen) {
@@ -176,12 +176,12 @@ void FutexFallback::Run() {
       for (auto& [id, w] : waits_) done_.emplace_back(w.op, -err);
       waits_.clear();
       ids_.clear();
-      mu_.Unlock();
+      mu_.unlock();
       notify_();
-      mu_.Lock();
+      mu_.lock();
     }
   }
-  mu_.Unlock();
+  mu_.unlock();
 }
 
 }  // namespace ringlock::uring::internal

@@ -22,14 +22,13 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "uring/futex_sqe.h"
 #include "uring/operation.h"
@@ -68,12 +67,14 @@ class FutexFallback {
   void Kick();
 
   absl::AnyInvocable<void()> notify_;
-  absl::Mutex mu_;
-  std::map<uint64_t, Wait> waits_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<Operation*, uint64_t> ids_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<Operation*, int32_t>> done_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex, not absl::Mutex: Debian's libabsl is not built with TSAN, so
+  // TSAN cannot see absl::Mutex's ordering; pthread mutexes it intercepts.
+  std::mutex mu_;  // guards the members below up to ctl_
+  std::map<uint64_t, Wait> waits_;
+  std::unordered_map<Operation*, uint64_t> ids_;
+  std::vector<std::pair<Operation*, int32_t>> done_;
+  uint64_t next_id_ = 1;
+  bool stop_ = false;
   std::atomic<uint32_t> ctl_{0};
   std::thread thread_;
 };
