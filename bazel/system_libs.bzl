@@ -72,6 +72,7 @@ ABSL_TARGETS = {
     "absl/base:base": ["absl_base"],
     "absl/cleanup:cleanup": [],
     "absl/functional:any_invocable": [],
+    "absl/functional:function_ref": [],
     "absl/status:status": ["absl_status"],
     "absl/status:statusor": ["absl_statusor", "absl_status"],
     "absl/strings:strings": ["absl_strings"],

@@ -1,0 +1,450 @@
+#include "uring/event_loop.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "uring/futex_hash.h"
+#include "uring/internal/futex_fallback.h"
+
+namespace ringlock::uring {
+namespace {
+
+thread_local EventLoop* tls_current = nullptr;
+
+std::atomic<bool> g_logged_fallback{false};
+
+void LogFallbackOnce(bool forced) {
+  if (g_logged_fallback.exchange(true)) return;
+  std::fprintf(stderr, "%s",
+               forced ? "ringlock: futex fallback forced "
+                        "(EventLoopOptions::mode = kFallback); async futex "
+                        "waits use a futex_waitv(2) helper thread\n"
+                      : "ringlock: io_uring FUTEX_WAIT unsupported (kernel < "
+                        "6.7); async futex waits use a futex_waitv(2) helper "
+                        "thread\n");
+}
+
+int64_t MonoNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// absl::Time (realtime-based) -> absolute CLOCK_MONOTONIC nanoseconds, so a
+// wall-clock step after the call does not move the deadline.
+int64_t ToMonoNs(absl::Time deadline) {
+  absl::Duration left = deadline - absl::Now();
+  if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
+  if (left > absl::Hours(24 * 365 * 100)) return internal::FutexFallback::kNoDeadline;
+  return MonoNowNs() + absl::ToInt64Nanoseconds(left);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
+    EventLoopOptions options) {
+  absl::StatusOr<Ring> ring = Ring::Create(
+      {.sq_entries = options.sq_entries, .cq_entries = options.cq_entries});
+  if (!ring.ok()) return ring.status();
+  const bool have = ring->probe().futex();
+  bool native = false;
+  switch (options.mode) {
+    case FutexMode::kNative:
+      if (!have) {
+        return absl::UnimplementedError(absl::StrCat(
+            "EventLoop: FutexMode::kNative but io_uring lacks FUTEX_WAIT/"
+            "WAKE/WAITV (needs Linux >= 6.7; probe last_op=",
+            ring->probe().last_op, ")"));
+      }
+      native = true;
+      break;
+    case FutexMode::kAuto:
+      native = have;
+      if (!have) LogFallbackOnce(false);
+      break;
+    case FutexMode::kFallback:
+      LogFallbackOnce(true);
+      break;
+  }
+  // Blocking on purpose: io_uring fails reads of O_NONBLOCK files with
+  // -EAGAIN instead of polling them.
+  int efd = eventfd(0, EFD_CLOEXEC);
+  if (efd < 0) {
+    return absl::InternalError(
+        absl::StrCat("EventLoop: eventfd: ", std::strerror(errno)));
+  }
+  // Before any futex wait can be armed (Linux >= 6.16 bug, futex_hash.h).
+  EnsurePrivateFutexHash();
+  std::unique_ptr<EventLoop> loop(new EventLoop(std::move(*ring), native, efd));
+  return loop;
+}
+
+EventLoop::EventLoop(Ring ring, bool native, int efd)
+    : ring_(std::move(ring)), native_(native), efd_(efd) {
+  if (!native_) {
+    fallback_ = std::make_unique<internal::FutexFallback>([this] { WakeLoop(); });
+  }
+  ArmEventfd();
+  ring_.Submit();
+  tls_current = this;
+}
+
+EventLoop::~EventLoop() {
+  destroying_ = true;
+  // 1. Detached coroutines still suspended: destroying the frames runs their
+  //    awaiters' destructors, which cancel (orphan) their operations.
+  std::unordered_set<void*> frames = std::exchange(spawned_, {});
+  for (void* f : frames) std::coroutine_handle<>::from_address(f).destroy();
+  // 2. Fallback waits: the helper stops; its pending waits complete with
+  //    -ECANCELED, finished ones with their result.
+  if (fallback_) {
+    // After RemoveAll the helper can finish nothing more, so TakeCompleted
+    // then holds every result it produced.
+    for (Operation* op : fallback_->RemoveAll()) {
+      op->cancel_requested_ = true;  // -ECANCELED, not -ETIMEDOUT.
+      CompleteLater(op, -ECANCELED);
+    }
+    for (auto& [op, res] : fallback_->TakeCompleted()) CompleteLater(op, res);
+    fallback_.reset();
+  }
+  // 3. Cancel everything in flight and dispatch until all completed.
+  bool efd_cancelled = false;
+  for (;;) {
+    while (DispatchOne()) {
+    }
+    if (ops_count_ == 0 && !efd_armed_ && cqes_.empty() && local_.empty()) break;
+    for (Operation* op = ops_head_; op; op = op->next_) {
+      if (!op->cancel_requested_) {
+        op->cancel_requested_ = true;
+        io_uring_sqe* sqe = ring_.GetSqe();
+        io_uring_prep_cancel(sqe, op, 0);
+        sqe->user_data = 0;
+      }
+    }
+    if (efd_armed_ && !efd_cancelled) {
+      efd_cancelled = true;
+      io_uring_sqe* sqe = ring_.GetSqe();
+      io_uring_prep_cancel(sqe, &efd_op_, 0);
+      sqe->user_data = 0;
+    }
+    if (cqes_.empty() && local_.empty()) WaitAndReap();
+  }
+  close(efd_);
+  if (tls_current == this) tls_current = nullptr;
+}
+
+EventLoop* EventLoop::Current() { return tls_current; }
+
+// ---- Bookkeeping -----------------------------------------------------------
+
+void EventLoop::Track(Operation* op) {
+  op->in_flight_ = true;
+  op->cancel_requested_ = false;
+  op->prev_ = nullptr;
+  op->next_ = ops_head_;
+  if (ops_head_) ops_head_->prev_ = op;
+  ops_head_ = op;
+  ++ops_count_;
+}
+
+void EventLoop::Untrack(Operation* op) {
+  if (op->prev_) op->prev_->next_ = op->next_;
+  else ops_head_ = op->next_;
+  if (op->next_) op->next_->prev_ = op->prev_;
+  op->prev_ = op->next_ = nullptr;
+  op->in_flight_ = false;
+  --ops_count_;
+}
+
+void EventLoop::CompleteLater(Operation* op, int32_t res) {
+  cqes_.push_back({reinterpret_cast<uintptr_t>(op), res, 0});
+}
+
+// ---- Eventfd: Post() and fallback completions ------------------------------
+
+void EventLoop::ArmEventfd() {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_prep_read(sqe, efd_, &efd_op_.buf_, sizeof(efd_op_.buf_), 0);
+  sqe->user_data = reinterpret_cast<uintptr_t>(&efd_op_);
+  efd_armed_ = true;
+}
+
+void EventLoop::WakeLoop() {
+  if (!efd_signalled_.exchange(true)) {
+    uint64_t one = 1;
+    ssize_t r;
+    do {
+      r = write(efd_, &one, sizeof(one));
+    } while (r < 0 && errno == EINTR);
+  }
+}
+
+void EventLoop::EventfdOp::Complete(int32_t /*res: 8, or -ECANCELED at destruction*/) {
+  EventLoop* l = loop_;
+  l->efd_armed_ = false;
+  // Reset before draining: a Post after this point writes the eventfd again.
+  l->efd_signalled_.store(false);
+  std::vector<absl::AnyInvocable<void()>> posted;
+  {
+    std::lock_guard<std::mutex> lock(l->mu_);
+    posted.swap(l->posted_);
+  }
+  for (auto& fn : posted) l->local_.push_back(std::move(fn));
+  if (l->fallback_) {
+    for (auto& [op, r] : l->fallback_->TakeCompleted()) l->CompleteLater(op, r);
+  }
+  if (!l->destroying_) l->ArmEventfd();
+}
+
+void EventLoop::Post(absl::AnyInvocable<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    posted_.push_back(std::move(fn));
+  }
+  WakeLoop();
+}
+
+void EventLoop::Stop() {
+  stop_.store(true);
+  WakeLoop();
+}
+
+// ---- Operations ------------------------------------------------------------
+
+void EventLoop::StartOperation(Operation* op,
+                               absl::FunctionRef<void(io_uring_sqe*)> prep) {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  prep(sqe);
+  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  op->kind_ = Operation::Kind::kPlain;
+  op->has_deadline_ = false;
+  op->fallback_ = false;
+  Track(op);
+}
+
+void EventLoop::Cancel(Operation* op) {
+  if (!op->in_flight_ || op->cancel_requested_) return;
+  op->cancel_requested_ = true;
+  if (op->fallback_) {
+    if (fallback_ && fallback_->Remove(op)) CompleteLater(op, -ECANCELED);
+    return;  // Otherwise its result is already on the way.
+  }
+  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_prep_cancel(sqe, op, 0);
+  sqe->user_data = 0;  // The cancel's own CQE is not interesting.
+}
+
+void EventLoop::CancelSync(Operation* op) {
+  if (!op->in_flight_ || op->cancel_requested_) return;
+  if (op->fallback_ || destroying_) {
+    Cancel(op);
+    return;
+  }
+  FlushWakes();  // The request must be in the kernel to be found.
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = reinterpret_cast<uintptr_t>(op);
+  reg.fd = -1;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  int r = io_uring_register_sync_cancel(ring_.raw(), &reg);
+  if (r == 0 || r == -ENOENT || r == -EALREADY) {
+    // Cancelled (its CQE is posted) or already finished.
+    op->cancel_requested_ = true;
+    return;
+  }
+  Cancel(op);  // -EINVAL: kernel < 6.0.
+}
+
+void EventLoop::StartFutexWait(FutexWaitOp* op,
+                               const std::atomic<uint32_t>* word,
+                               uint32_t expected, uint32_t futex2_flags,
+                               std::optional<absl::Time> deadline) {
+  FutexWaitv e = MakeFutexWaitv(word, expected, futex2_flags);
+  StartFutex(op, /*waitv=*/false, absl::MakeConstSpan(&e, 1), futex2_flags,
+             deadline);
+}
+
+void EventLoop::StartFutexWaitv(FutexWaitvOp* op,
+                                absl::Span<const FutexWaitv> entries,
+                                std::optional<absl::Time> deadline) {
+  op->entries_.assign(entries.begin(), entries.end());
+  for (FutexWaitv& e : op->entries_) {
+    if ((e.flags & kFutex2SizeMask) == 0) e.flags |= kFutex2SizeU32;
+  }
+  StartFutex(op, /*waitv=*/true, op->entries_, 0, deadline);
+}
+
+void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
+                           absl::Span<const FutexWaitv> entries,
+                           uint32_t single_flags,
+                           std::optional<absl::Time> deadline) {
+  EnsurePrivateFutexHash();  // One relaxed load after the first call.
+  Track(op);
+  op->kind_ = Operation::Kind::kFutexWait;
+  op->has_deadline_ = deadline.has_value();
+  op->fallback_ = !native_;
+  if (entries.empty() || entries.size() > kFutexWaitvMax) {
+    CompleteLater(op, -EINVAL);
+    return;
+  }
+  int64_t mono = deadline ? ToMonoNs(*deadline)
+                          : internal::FutexFallback::kNoDeadline;
+  if (!native_) {
+    if (destroying_ || !fallback_) {
+      op->cancel_requested_ = true;
+      CompleteLater(op, -ECANCELED);
+      return;
+    }
+    fallback_->Add(op, entries, waitv, mono);
+    return;
+  }
+  const bool linked = deadline && mono != internal::FutexFallback::kNoDeadline;
+  op->has_deadline_ = linked;
+  // A link must not be split across submissions: reserve both SQEs.
+  if (linked && io_uring_sq_space_left(ring_.raw()) < 2) ring_.Submit();
+  io_uring_sqe* sqe = ring_.GetSqe();
+  if (waitv) {
+    auto* v = static_cast<FutexWaitvOp*>(op);
+    PrepFutexWaitv(sqe, v->entries_.data(),
+                   static_cast<uint32_t>(v->entries_.size()));
+  } else {
+    PrepFutexWait(sqe, reinterpret_cast<const std::atomic<uint32_t>*>(
+                           static_cast<uintptr_t>(entries[0].uaddr)),
+                  static_cast<uint32_t>(entries[0].val), single_flags);
+  }
+  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  if (linked) {
+    sqe->flags |= IOSQE_IO_LINK;
+    op->deadline_.tv_sec = mono / 1'000'000'000;
+    op->deadline_.tv_nsec = mono % 1'000'000'000;
+    io_uring_sqe* t = ring_.GetSqe();
+    io_uring_prep_link_timeout(t, &op->deadline_, IORING_TIMEOUT_ABS);
+    t->user_data = 0;  // Its CQE (-ETIME, 1 or -ECANCELED) is dropped here.
+  }
+}
+
+void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
+                               uint32_t futex2_flags) {
+  if (!native_) {
+    int op = (futex2_flags & kFutex2Private) ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE;
+    syscall(SYS_futex, word, op, n, nullptr, nullptr, 0);
+    return;
+  }
+  io_uring_sqe* sqe = ring_.GetSqe();
+  PrepFutexWake(sqe, word, n, futex2_flags);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  sqe->user_data = 0;  // A failed wake posts a CQE; it is dropped.
+}
+
+void EventLoop::FlushWakes() {
+  if (io_uring_sq_ready(ring_.raw()) > 0) ring_.Submit();
+}
+
+// ---- Dispatch ----------------------------------------------------------------
+
+void EventLoop::Dispatch(const Completion& c) {
+  if (c.user_data == 0) return;  // Cancels, link timeouts, failed wakes.
+  Operation* op = reinterpret_cast<Operation*>(static_cast<uintptr_t>(c.user_data));
+  int32_t res = c.res;
+  if (op == &efd_op_) {
+    efd_op_.Complete(res);
+    return;
+  }
+  if (op->kind_ == Operation::Kind::kFutexWait && res == -ECANCELED &&
+      !op->cancel_requested_ && op->has_deadline_) {
+    res = -ETIMEDOUT;  // Cancelled by its linked timeout.
+  }
+  Untrack(op);
+  op->Complete(res);
+}
+
+void EventLoop::AfterStep() { FlushWakes(); }
+
+bool EventLoop::DispatchOne() {
+  if (!cqes_.empty()) {
+    Completion c = cqes_.front();
+    cqes_.pop_front();
+    Dispatch(c);
+    AfterStep();
+    return true;
+  }
+  if (!local_.empty()) {
+    absl::AnyInvocable<void()> fn = std::move(local_.front());
+    local_.pop_front();
+    std::move(fn)();
+    AfterStep();
+    return true;
+  }
+  return false;
+}
+
+void EventLoop::ReapAvailable() {
+  ring_.Reap([this](const Completion& c) { cqes_.push_back(c); });
+}
+
+void EventLoop::WaitAndReap() {
+  ReapAvailable();
+  if (!cqes_.empty()) return;
+  int r = ring_.SubmitAndWait();
+  if (r < 0) {
+    std::fprintf(stderr, "ringlock: io_uring_enter failed: %s\n",
+                 std::strerror(-r));
+    std::abort();
+  }
+  ReapAvailable();
+}
+
+void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
+  FlushWakes();
+  while (!done()) {
+    if (DispatchOne()) continue;
+    WaitAndReap();
+  }
+}
+
+void EventLoop::Run() {
+  RunUntil([this] {
+    return stop_.load() && ops_count_ == 0 && cqes_.empty() && local_.empty();
+  });
+  stop_.store(false);
+}
+
+bool EventLoop::Poll() {
+  ring_.SubmitAndGetEvents();
+  ReapAvailable();
+  size_t n = cqes_.size() + local_.size();
+  size_t ran = 0;
+  while (ran < n && DispatchOne()) ++ran;
+  return ran > 0;
+}
+
+// ---- Coroutines --------------------------------------------------------------
+
+void EventLoop::Schedule(std::coroutine_handle<> h) {
+  local_.push_back([h] { h.resume(); });
+}
+
+void EventLoop::Spawn(Task<void> task) {
+  DetachedTask d = [](Task<void> t) -> DetachedTask {
+    co_await std::move(t);
+  }(std::move(task));
+  d.h.promise().loop = this;
+  void* frame = d.h.address();
+  spawned_.insert(frame);
+  // Not started if ~EventLoop destroyed the frame first.
+  local_.push_back([this, frame] {
+    if (spawned_.count(frame)) std::coroutine_handle<>::from_address(frame).resume();
+  });
+}
+
+}  // namespace ringlock::uring

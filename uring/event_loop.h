@@ -1,0 +1,282 @@
+// uring/event_loop.h — EventLoop: one io_uring per thread that completes
+// I/O, futex waits, timers, posted work and coroutines.
+//
+// Model
+//   An EventLoop belongs to the thread that created it (EventLoop::Current()
+//   returns it there) and is its ring's single issuer: every method except
+//   Post() and Stop() must be called on that thread. Everything the loop
+//   does for a caller finishes through Operation::Complete(res) (operation.h)
+//   exactly once, on the owner thread, in a *dispatch step*.
+//
+//   A dispatch step is one of: one Operation::Complete call, one posted
+//   function, one coroutine resumption. Steps run inside Run / RunUntil /
+//   Poll / RunUntilComplete, one at a time.
+//
+// Submission rule (wakes, cancels, new operations)
+//   Starting an operation, queueing a wake or cancelling only writes an SQE;
+//   the loop submits all queued SQEs when the current dispatch step returns
+//   to it, and before it blocks. So nothing queued is delayed beyond the step
+//   that queued it. Code outside any step (e.g. before Run) is flushed by the
+//   next Run/RunUntil/Poll, or explicitly by FlushWakes().
+//
+// Futex path (decided once at Create; see native_futex())
+//   native    IORING_OP_FUTEX_WAIT / WAITV / WAKE SQEs (Linux >= 6.7).
+//   fallback  one helper thread per loop in futex_waitv(2) (Linux >= 5.16)
+//             reporting to the loop through its eventfd; wakes are futex(2)
+//             calls. Chosen when the probe lacks the opcodes or when
+//             EventLoopOptions::mode == kFallback. Once per process a line
+//             on stderr says the fallback is in use.
+//   Both paths give the same results, orderings and lifetimes.
+//
+// Requires io_uring (Linux >= 5.5 with IORING_FEAT_NODROP; eventfd reads
+// through the ring). Without it Create returns the Ring::Create error; the
+// synchronous futex(2) paths of ringlock's locks do not need a loop.
+#ifndef RINGLOCK_URING_EVENT_LOOP_H_
+#define RINGLOCK_URING_EVENT_LOOP_H_
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "uring/futex_op.h"
+#include "uring/futex_sqe.h"
+#include "uring/operation.h"
+#include "uring/ring.h"
+#include "uring/task.h"
+
+namespace ringlock::uring {
+
+namespace internal {
+class FutexFallback;
+}
+
+enum class FutexMode {
+  kAuto,      // native if the kernel has the futex opcodes, else fallback
+  kNative,    // native or Create fails (Unimplemented)
+  kFallback,  // always the futex_waitv(2) helper thread (tests, old kernels)
+};
+
+struct EventLoopOptions {
+  FutexMode mode = FutexMode::kAuto;
+  uint32_t sq_entries = 256;
+  uint32_t cq_entries = 0;  // 0: 2 * sq_entries
+};
+
+class EventLoop {
+ public:
+  // Creates a loop owned by the calling thread and makes it the thread's
+  // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM), eventfd
+  // failures, Unimplemented for kNative without the futex opcodes.
+  static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
+      EventLoopOptions options = {});
+
+  // Cancels every in-flight operation and dispatches until all have
+  // completed (each gets its real result or -ECANCELED); destroys detached
+  // (Spawned) coroutines that are still suspended (their awaiters cancel
+  // their operations). Must run on the owner thread. Post() must not be
+  // called once destruction has begun.
+  ~EventLoop();
+
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // The loop owned by the calling thread, or nullptr.
+  static EventLoop* Current();
+
+  // True if futex waits use io_uring's futex opcodes, false for the helper
+  // thread fallback.
+  bool native_futex() const { return native_; }
+  Ring& ring() { return ring_; }
+
+  // ---- Generic operations ------------------------------------------------
+
+  // Gets an SQE, lets `prep` fill it, and makes `op` its user_data (any
+  // user_data `prep` wrote is overwritten). Completes when the CQE arrives:
+  // op->Complete(cqe->res). Linked chains: not through this call.
+  void StartOperation(Operation* op,
+                      absl::FunctionRef<void(io_uring_sqe*)> prep);
+
+  // Requests cancellation of an in-flight operation (IORING_OP_ASYNC_CANCEL,
+  // or removal from the fallback helper). Completion still comes through
+  // Complete, exactly once: with -ECANCELED, or with the real result if the
+  // operation finished first. No-op if `op` is not in flight.
+  void Cancel(Operation* op);
+
+  // Like Cancel, but returns only once the kernel no longer uses the
+  // operation's buffers (IORING_REGISTER_SYNC_CANCEL, Linux >= 6.0; older
+  // kernels: falls back to Cancel, and buffers stay in use until Complete).
+  // Complete still runs later, from a dispatch step. For awaiters whose
+  // buffers die with a coroutine frame (io.h).
+  void CancelSync(Operation* op);
+
+  // ---- Futex waits -------------------------------------------------------
+
+  // Waits asynchronously until `word` is woken while it holds `expected`.
+  //   Completes with 0            woken by a FUTEX_WAKE / futex(2) wake
+  //                  -EAGAIN      *word != expected when the wait was armed
+  //                               (armed at the end of the current step; a
+  //                               caller re-checks its word for 0 or -EAGAIN)
+  //                  -ETIMEDOUT   `deadline` passed (native: IOSQE_IO_LINK +
+  //                               IORING_OP_LINK_TIMEOUT, absolute
+  //                               CLOCK_MONOTONIC, converted from absl::Time
+  //                               at this call; the timeout's own CQE is
+  //                               consumed by the loop)
+  //                  -ECANCELED   CancelFutexWait / Cancel won the race, or
+  //                               the loop is being destroyed
+  //   `futex2_flags`: FUTEX2_* (kFutex2Private for process-private words;
+  //   size bits default to U32). Private waits interoperate with futex(2)
+  //   *_PRIVATE wakes and QueueFutexWake(kFutex2Private).
+  //   Memory ordering: none by itself. The waker's stores before its wake are
+  //   visible after Complete only through the word: load it with acquire
+  //   (TSAN cannot see the kernel's ordering).
+  //   Spurious completions: none from the loop; a waker may wake "too many".
+  //   Linux >= 6.16 private hash bug: handled (EnsurePrivateFutexHash()).
+  //   `op` must stay alive until Complete runs.
+  void StartFutexWait(FutexWaitOp* op, const std::atomic<uint32_t>* word,
+                      uint32_t expected, uint32_t futex2_flags,
+                      std::optional<absl::Time> deadline = std::nullopt);
+
+  // Waits for the first of `entries` (1..kFutexWaitvMax; copied into `op`).
+  // Completes with the index of the entry woken, -EAGAIN (some entry's word
+  // differed when armed), -ETIMEDOUT, -ECANCELED, as StartFutexWait.
+  void StartFutexWaitv(FutexWaitvOp* op, absl::Span<const FutexWaitv> entries,
+                       std::optional<absl::Time> deadline = std::nullopt);
+
+  // Cancels a futex wait; same contract as Cancel (a wake that won keeps
+  // res 0 / the index).
+  void CancelFutexWait(FutexWaitOp* op) { Cancel(op); }
+
+  // ---- Futex wakes -------------------------------------------------------
+
+  // Native: queues an IORING_OP_FUTEX_WAKE SQE (IOSQE_CQE_SKIP_SUCCESS) that
+  // wakes up to `n` waiters of `word`; it leaves at the end of the current
+  // dispatch step, before the loop blocks, or at FlushWakes(), whichever is
+  // first, together with all other queued SQEs (one io_uring_enter).
+  // Fallback: calls futex(2) FUTEX_WAKE now.
+  // Ordering: stores made before this call are published by the submit.
+  void QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
+                      uint32_t futex2_flags);
+  // Submits all queued SQEs now.
+  void FlushWakes();
+
+  // ---- Running -----------------------------------------------------------
+
+  // Dispatches until Stop() has been called and nothing is pending (no
+  // in-flight operation, posted work or ready coroutine). Resets the stop
+  // request on return.
+  void Run();
+  // Dispatches until done() returns true; done() is checked before blocking
+  // and after every dispatch step. Re-entrant: a step may call RunUntil
+  // (a thread blocked in a ring-blocking lock keeps completing its I/O).
+  void RunUntil(absl::FunctionRef<bool()> done);
+  // Dispatches what is ready now without blocking; true if anything ran.
+  bool Poll();
+  // Runs `fn` on the loop thread in a later dispatch step. Thread-safe; wakes
+  // a blocked loop (eventfd read armed on the ring).
+  void Post(absl::AnyInvocable<void()> fn);
+  // Thread-safe: asks Run() to return once nothing is pending.
+  void Stop();
+
+  // ---- Coroutines --------------------------------------------------------
+
+  // Runs `task` detached on the loop (it starts in a later dispatch step).
+  // Its frame is destroyed when it finishes, or by ~EventLoop.
+  void Spawn(Task<void> task);
+  // Starts `task` now and dispatches until it finishes; returns its value.
+  template <typename T>
+  T RunUntilComplete(Task<T> task);
+  // Queues a coroutine resumption as a dispatch step.
+  void Schedule(std::coroutine_handle<> h);
+
+  // Number of operations in flight (for tests and diagnostics).
+  size_t in_flight() const { return ops_count_; }
+
+ private:
+  class EventfdOp : public Operation {
+   public:
+    explicit EventfdOp(EventLoop* loop) : loop_(loop) {}
+    void Complete(int32_t res) override;
+    EventLoop* loop_;
+    uint64_t buf_ = 0;
+  };
+  struct DetachedTask;
+  friend struct DetachedTask;
+
+  EventLoop(Ring ring, bool native, int efd);
+  void Track(Operation* op);
+  void Untrack(Operation* op);
+  void ArmEventfd();
+  void WakeLoop();  // Thread-safe.
+  void Dispatch(const Completion& c);
+  bool DispatchOne();
+  void AfterStep();
+  void ReapAvailable();
+  void WaitAndReap();
+  void StartFutex(FutexWaitOp* op, bool waitv,
+                  absl::Span<const FutexWaitv> entries, uint32_t single_flags,
+                  std::optional<absl::Time> deadline);
+  void CompleteLater(Operation* op, int32_t res);
+
+  Ring ring_;
+  const bool native_;
+  const int efd_;
+  EventfdOp efd_op_{this};
+  bool efd_armed_ = false;
+  bool destroying_ = false;
+  std::atomic<bool> efd_signalled_{false};
+  std::atomic<bool> stop_{false};
+
+  std::mutex mu_;  // std::mutex: visible to TSAN (Debian's absl is not).
+  std::vector<absl::AnyInvocable<void()>> posted_;  // guarded by mu_
+
+  std::deque<Completion> cqes_;  // reaped, not yet dispatched
+  std::deque<absl::AnyInvocable<void()>> local_;  // posted work, resumptions
+  Operation* ops_head_ = nullptr;  // in-flight list (intrusive)
+  size_t ops_count_ = 0;
+  std::unordered_set<void*> spawned_;  // live detached coroutine frames
+  std::unique_ptr<internal::FutexFallback> fallback_;
+};
+
+// ---- Implementation details ----------------------------------------------
+
+struct EventLoop::DetachedTask {
+  struct promise_type {
+    EventLoop* loop = nullptr;
+    DetachedTask get_return_object() {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept {
+      loop->spawned_.erase(
+          std::coroutine_handle<promise_type>::from_promise(*this).address());
+      return {};
+    }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> h;
+};
+
+template <typename T>
+T EventLoop::RunUntilComplete(Task<T> task) {
+  task.handle().resume();
+  AfterStep();
+  RunUntil([&] { return task.done(); });
+  return task.TakeResult();
+}
+
+}  // namespace ringlock::uring
+
+#endif  // RINGLOCK_URING_EVENT_LOOP_H_

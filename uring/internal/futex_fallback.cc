@@ -1,0 +1,187 @@
+#include "uring/internal/futex_fallback.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ringlock::uring::internal {
+namespace {
+
+constexpr long kSysFutexWaitv = 449;  // x86_64, arm64, generic: Linux 5.16
+constexpr int64_t kOverflowPollNs = 1'000'000;  // see header: > 127 words
+
+int64_t MonoNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+uint32_t LoadWord(const FutexWaitv& e) {
+  return reinterpret_cast<const std::atomic<uint32_t>*>(e.uaddr)->load(
+      std::memory_order_acquire);
+}
+
+}  // namespace
+
+long FutexWaitvSyscall(FutexWaitv* v, uint32_t n, int64_t abs_mono_ns) {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (abs_mono_ns >= 0) {
+    ts.tv_sec = abs_mono_ns / 1'000'000'000;
+    ts.tv_nsec = abs_mono_ns % 1'000'000'000;
+    tsp = &ts;
+  }
+  return syscall(kSysFutexWaitv, v, n, 0, tsp, CLOCK_MONOTONIC);
+}
+
+FutexFallback::FutexFallback(absl::AnyInvocable<void()> notify)
+    : notify_(std::move(notify)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+FutexFallback::~FutexFallback() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  Kick();
+  thread_.join();
+}
+
+void FutexFallback::Kick() {
+  ctl_.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &ctl_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+void FutexFallback::Add(Operation* op, absl::Span<const FutexWaitv> entries,
+                        bool waitv, int64_t deadline) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    uint64_t id = next_id_++;
+    waits_.emplace(id, Wait{op, std::vector<FutexWaitv>(entries.begin(),
+                                                        entries.end()),
+                            waitv, deadline});
+    ids_.emplace(op, id);
+  }
+  Kick();
+}
+
+bool FutexFallback::Remove(Operation* op) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = ids_.find(op);
+    if (it == ids_.end()) return false;
+    waits_.erase(it->second);
+    ids_.erase(it);
+  }
+  Kick();  // Stop sleeping on a word that may go away.
+  return true;
+}
+
+std::vector<Operation*> FutexFallback::RemoveAll() {
+  std::vector<Operation*> out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, w] : waits_) out.push_back(w.op);
+    waits_.clear();
+    ids_.clear();
+  }
+  Kick();
+  return out;
+}
+
+std::vector<std::pair<Operation*, int32_t>> FutexFallback::TakeCompleted() {
+  std::lock_guard<std::mutex> l(mu_);
+  return std::exchange(done_, {});
+}
+
+void FutexFallback::Run() {
+  std::vector<FutexWaitv> vec;
+  std::vector<std::pair<uint64_t, uint32_t>> where;  // vec index -> (id, sub)
+  mu_.lock();
+  while (!stop_) {
+    const int64_t now = MonoNowNs();
+    bool finished = false;
+    bool truncated = false;
+    int64_t deadline = kNoDeadline;
+    vec.clear();
+    where.clear();
+    const uint32_t ctl_seen = ctl_.load(std::memory_order_acquire);
+    vec.push_back(MakeFutexWaitv(&ctl_, ctl_seen, kFutex2Private));
+    where.emplace_back(0, 0);
+    for (auto it = waits_.begin(); it != waits_.end();) {
+      Wait& w = it->second;
+      int32_t res = 1;  // 1: still waiting.
+      if (w.deadline <= now) {
+        res = -ETIMEDOUT;
+      } else {
+        for (const FutexWaitv& e : w.entries) {
+          if (LoadWord(e) != static_cast<uint32_t>(e.val)) {
+            res = -EAGAIN;
+            break;
+          }
+        }
+      }
+      if (res != 1) {
+        done_.emplace_back(w.op, res);
+        ids_.erase(w.op);
+        it = waits_.erase(it);
+        finished = true;
+        continue;
+      }
+      if (vec.size() + w.entries.size() <= kFutexWaitvMax) {
+        for (uint32_t i = 0; i < w.entries.size(); ++i) {
+          vec.push_back(w.entries[i]);
+          where.emplace_back(it->first, i);
+        }
+        deadline = std::min(deadline, w.deadline);
+      } else {
+        truncated = true;
+        deadline = std::min(deadline, w.deadline);
+      }
+      ++it;
+    }
+    if (finished) {
+      mu_.unlock();
+      notify_();
+      mu_.lock();
+      continue;
+    }
+    if (truncated) deadline = std::min(deadline, now + kOverflowPollNs);
+    mu_.unlock();
+    long r = FutexWaitvSyscall(vec.data(), static_cast<uint32_t>(vec.size()),
+                               deadline == kNoDeadline ? -1 : deadline);
+    const int err = r < 0 ? errno : 0;
+    mu_.lock();
+    if (r > 0 && static_cast<size_t>(r) < where.size()) {
+      auto [id, sub] = where[r];
+      auto it = waits_.find(id);
+      if (it != waits_.end()) {  // Not removed meanwhile.
+        done_.emplace_back(it->second.op,
+                           it->second.waitv ? static_cast<int32_t>(sub) : 0);
+        ids_.erase(it->second.op);
+        waits_.erase(it);
+        mu_.unlock();
+        notify_();
+        mu_.lock();
+      }
+    } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR &&
+               ctl_.load(std::memory_order_acquire) == ctl_seen) {
+      // EFAULT/EINVAL with an unchanged set: a caller passed a bad word.
+      // Fail every pending wait rather than spin.
+      for (auto& [id, w] : waits_) done_.emplace_back(w.op, -err);
+      waits_.clear();
+      ids_.clear();
+      mu_.unlock();
+      notify_();
+      mu_.lock();
+    }
+  }
+  mu_.unlock();
+}
+
+}  // namespace ringlock::uring::internal

@@ -1,0 +1,236 @@
+#include "uring/ring.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "uring/futex_sqe.h"
+
+namespace ringlock::uring {
+namespace {
+
+std::string ReadSysctl(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return "unknown";
+  char buf[32] = {};
+  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
+  return buf;
+}
+
+absl::Status SetupError(int err) {
+  switch (err) {
+    case ENOSYS:
+      return absl::UnimplementedError(
+          "io_uring_setup: ENOSYS: this kernel has no io_uring (built without "
+          "CONFIG_IO_URING, or older than 5.1); ringlock's sync locks still "
+          "work, ring-based waits do not");
+    case EPERM:
+      return absl::PermissionDeniedError(absl::StrCat(
+          "io_uring_setup: EPERM: io_uring is denied to this process: "
+          "kernel.io_uring_disabled=",
+          ReadSysctl("/proc/sys/kernel/io_uring_disabled"),
+          " (1 = only members of kernel.io_uring_group, 2 = nobody), or a "
+          "seccomp profile (e.g. container runtimes' defaults) blocks "
+          "io_uring_setup"));
+    case ENOMEM: {
+      rlimit rl{};
+      getrlimit(RLIMIT_MEMLOCK, &rl);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "io_uring_setup: ENOMEM: the ring does not fit the locked-memory "
+          "limit (RLIMIT_MEMLOCK soft limit ",
+          rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                       : absl::StrCat(rl.rlim_cur, " bytes"),
+          "; kernels < 5.12 charge rings to it); raise `ulimit -l` or use "
+          "fewer entries"));
+    }
+    default:
+      return absl::InternalError(
+          absl::StrCat("io_uring_setup failed: ", std::strerror(err)));
+  }
+}
+
+}  // namespace
+
+bool Probe::futex_wait() const { return Supports(kOpFutexWait); }
+bool Probe::futex_wake() const { return Supports(kOpFutexWake); }
+bool Probe::futex_waitv() const { return Supports(kOpFutexWaitv); }
+
+absl::StatusOr<Ring> Ring::Create(const RingOptions& options) {
+  const uint32_t kTries[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+          IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      0,
+  };
+  Ring ring;
+  int err = EINVAL;
+  for (uint32_t flags : kTries) {
+    if (!options.single_issuer) flags &= ~IORING_SETUP_SINGLE_ISSUER;
+    if (!(flags & IORING_SETUP_SINGLE_ISSUER) || !options.defer_taskrun) {
+      flags &= ~IORING_SETUP_DEFER_TASKRUN;  // DEFER requires SINGLE_ISSUER.
+    }
+    io_uring_params p{};
+    p.flags = flags;
+    if (options.cq_entries != 0) {
+      p.flags |= IORING_SETUP_CQSIZE;
+      p.cq_entries = options.cq_entries;
+    }
+    int r = io_uring_queue_init_params(options.sq_entries, &ring.ring_, &p);
+    if (r == 0) {
+      ring.valid_ = true;
+      ring.setup_flags_ = p.flags;
+      ring.features_ = p.features;
+      err = 0;
+      break;
+    }
+    err = -r;
+    if (err != EINVAL) break;  // Only EINVAL means "flag not supported".
+  }
+  if (err != 0) return SetupError(err);
+  if (!(ring.features_ & IORING_FEAT_NODROP)) {
+    return absl::FailedPreconditionError(
+        "io_uring lacks IORING_FEAT_NODROP (kernel < 5.5): completions could "
+        "be dropped on CQ overflow; ringlock requires Linux >= 5.5");
+  }
+  if (io_uring_probe* p = io_uring_get_probe_ring(&ring.ring_)) {
+    ring.probe_.last_op = p->last_op;
+    for (int i = 0; i < p->ops_len && i < 256; ++i) {
+      if (p->ops[i].flags & IO_URING_OP_SUPPORTED) ring.probe_.ops.set(i);
+    }
+    io_uring_free_probe(p);
+  }
+  return ring;
+}
+
+Ring::Ring(Ring&& other) noexcept
+    : ring_(other.ring_),
+      valid_(std::exchange(other.valid_, false)),
+      setup_flags_(other.setup_flags_),
+      features_(other.features_),
+      probe_(other.probe_),
+      backlog_(std::move(other.backlog_)) {}
+
+Ring& Ring::operator=(Ring&& other) noexcept {
+  if (this != &other) {
+    if (valid_) io_uring_queue_exit(&ring_);
+    ring_ = other.ring_;
+    valid_ = std::exchange(other.valid_, false);
+    setup_flags_ = other.setup_flags_;
+    features_ = other.features_;
+    probe_ = other.probe_;
+    backlog_ = std::move(other.backlog_);
+  }
+  return *this;
+}
+
+Ring::~Ring() {
+  if (valid_) io_uring_queue_exit(&ring_);
+}
+
+void Ring::DrainToBacklog() {
+  io_uring_cqe* cqe;
+  unsigned head;
+  unsigned n = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    backlog_.push_back(Completion{cqe->user_data, cqe->res, cqe->flags});
+    ++n;
+  }
+  io_uring_cq_advance(&ring_, n);
+}
+
+int Ring::SubmitImpl(bool wait) {
+  for (;;) {
+    int r;
+    if (wait) {
+      r = io_uring_submit_and_wait(&ring_, 1);
+    } else if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) {
+      r = io_uring_submit_and_get_events(&ring_);
+    } else {
+      r = io_uring_submit(&ring_);
+    }
+    if (r >= 0) return r;
+    if (r == -EINTR) {
+      if (wait && HasCompletions()) return 0;
+      continue;
+    }
+    if (r == -EBUSY || r == -EAGAIN) {
+      // Completions are backed up (or the kernel is short of request
+      // memory): make room by moving CQEs to the backlog, then retry. A
+      // waiting caller already has something to reap.
+      DrainToBacklog();
+      if (wait && !backlog_.empty()) return 0;
+      if (!wait && r == -EAGAIN && backlog_.empty()) return r;
+      continue;
+    }
+    return r;
+  }
+}
+
+io_uring_sqe* Ring::GetSqe() {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    // SQ full: hand the queued SQEs to the kernel and retry.
+    int r = SubmitImpl(/*wait=*/false);
+    if (r < 0 && r != -EAGAIN) {
+      std::fprintf(stderr, "ringlock: io_uring submit failed: %s\n",
+                   std::strerror(-r));
+      std::abort();  // The SQ can never drain; nothing sane is left to do.
+    }
+  }
+}
+
+int Ring::Submit() { return SubmitImpl(/*wait=*/false); }
+
+int Ring::SubmitAndWait() {
+  if (!backlog_.empty()) {
+    SubmitImpl(/*wait=*/false);
+    return 0;
+  }
+  int r = SubmitImpl(/*wait=*/true);
+  return r < 0 ? r : 0;
+}
+
+int Ring::SubmitAndGetEvents() {
+  int r = SubmitImpl(/*wait=*/false);
+  if (r >= 0 && !(setup_flags_ & IORING_SETUP_DEFER_TASKRUN) &&
+      io_uring_cq_has_overflow(&ring_)) {
+    io_uring_get_events(&ring_);  // Flush the kernel's overflow list.
+  }
+  return r < 0 ? r : 0;
+}
+
+bool Ring::HasCompletions() const {
+  return !backlog_.empty() ||
+         io_uring_cq_ready(const_cast<io_uring*>(&ring_)) > 0;
+}
+
+size_t Ring::Reap(absl::FunctionRef<void(const Completion&)> fn, size_t max) {
+  size_t n = 0;
+  while (n < max && !backlog_.empty()) {
+    Completion c = backlog_.front();
+    backlog_.pop_front();
+    fn(c);
+    ++n;
+  }
+  while (n < max) {
+    io_uring_cqe* cqe = nullptr;
+    // io_uring_peek_cqe flushes the kernel's overflow list when it has one.
+    if (io_uring_peek_cqe(&ring_, &cqe) != 0 || cqe == nullptr) break;
+    Completion c{cqe->user_data, cqe->res, cqe->flags};
+    io_uring_cqe_seen(&ring_, cqe);
+    fn(c);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace ringlock::uring
