@@ -60,9 +60,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "locks/futex.h"
+#include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/mutex.h"
+#include "uring/task.h"
 
 namespace ringlock {
 
@@ -171,6 +173,37 @@ class BasicCondVar {
     return true;
   }
 
+  // ---- Async (coroutines on a uring::EventLoop) ---------------------------
+  //
+  //   std::unique_lock<Mutex> lock = co_await mu.lock_async(loop);
+  //   while (!ready) co_await cv.wait_async(lock, loop);
+  //
+  // Releases the lock, waits for a notify with IORING_OP_FUTEX_WAIT on this
+  // word (the loop's futex_waitv(2) helper before Linux 6.7), then retakes
+  // the lock with lock_async; the loop keeps running other work throughout.
+  // Same protocol as wait(); spurious returns possible, as wait(). A
+  // coroutine destroyed while waiting passes on a notify_one spent on it.
+  uring::Task<void> wait_async(std::unique_lock<MutexType>& lock, uring::EventLoop& loop) {
+    co_await WaitForNotify(lock, loop, Deadline::Never());
+    lock = co_await lock.mutex()->lock_async(loop);
+  }
+
+  // Timed: std::cv_status::timeout if the deadline passed first. The lock is
+  // held again on return either way.
+  uring::Task<std::cv_status> wait_async_until(std::unique_lock<MutexType>& lock,
+                                               uring::EventLoop& loop, Deadline deadline) {
+    const AsyncWaitStatus status = co_await WaitForNotify(lock, loop, deadline);
+    lock = co_await lock.mutex()->lock_async(loop);
+    co_return status == AsyncWaitStatus::kAcquired ? std::cv_status::no_timeout
+                                                   : std::cv_status::timeout;
+  }
+  template <class Rep, class Period>
+  uring::Task<std::cv_status> wait_async_for(std::unique_lock<MutexType>& lock,
+                                             uring::EventLoop& loop,
+                                             const std::chrono::duration<Rep, Period>& d) {
+    return wait_async_until(lock, loop, Deadline::AfterDuration(d));
+  }
+
   const std::atomic<uint32_t>& word() const { return word_; }
   std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
@@ -179,6 +212,15 @@ class BasicCondVar {
   }
 
  private:
+  internal::AsyncAcquire<internal::CondVarAcquisition> WaitForNotify(
+      std::unique_lock<MutexType>& lock, uring::EventLoop& loop, Deadline deadline) {
+    return internal::AsyncAcquire<internal::CondVarAcquisition>(
+        internal::CondVarAcquisition(
+            word_, kScope,
+            [](void* l) { static_cast<std::unique_lock<MutexType>*>(l)->unlock(); }, &lock),
+        loop, deadline, /*resume_on_cancel=*/deadline != Deadline::Never());
+  }
+
   // True if woken (or spuriously), false on timeout. The lock is held again
   // on return either way.
   template <class Lock>

@@ -48,7 +48,9 @@
 #include <chrono>
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "locks/futex.h"
+#include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 
@@ -138,6 +140,30 @@ class BasicEvent {
     if (try_wait()) return true;
     internal::EventAcquisition acq(word_, kScope);
     return internal::BlockOn(acq, deadline);
+  }
+
+  // co_await ev.wait_async(loop): resumes once the event is set (taking it,
+  // if auto-reset) without blocking the loop (IORING_OP_FUTEX_WAIT on this
+  // word; the loop's futex_waitv(2) helper before Linux 6.7). Same protocol
+  // as wait(). A coroutine destroyed while waiting passes on an auto-reset
+  // set spent on it; if the loop is destroyed first it is not resumed.
+  auto wait_async(uring::EventLoop& loop) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::EventAcquisition>(
+            internal::EventAcquisition(word_, kScope), loop, Deadline::Never(),
+            /*resume_on_cancel=*/false),
+        [](AsyncWaitStatus) {});
+  }
+  // Timed: yields absl::Status: OK, DeadlineExceeded, or Cancelled.
+  auto wait_async_until(uring::EventLoop& loop, Deadline deadline) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::EventAcquisition>(
+            internal::EventAcquisition(word_, kScope), loop, deadline, /*resume_on_cancel=*/true),
+        [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
+  }
+  template <class Rep, class Period>
+  auto wait_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+    return wait_async_until(loop, Deadline::AfterDuration(d));
   }
 
   const std::atomic<uint32_t>& word() const { return word_; }

@@ -70,8 +70,12 @@
 #include <chrono>
 #include <cstdint>
 
+#include <mutex>
+
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "locks/futex.h"
+#include "locks/internal/async_acquire.h"
 #include "locks/internal/check.h"
 #include "locks/internal/tsan.h"
 
@@ -153,6 +157,42 @@ class ABSL_LOCKABLE BasicMutex {
     RINGLOCK_MISUSE_IF((old & kLocked) == 0, Name(), "unlock() of a mutex that is not locked");
     if (old != kLocked) UnlockSlow(old - kLocked);
     internal::TsanMutexPostUnlock(this, 0);
+  }
+
+  // ---- Async (coroutines on a uring::EventLoop) ---------------------------
+  //
+  //   std::unique_lock<Mutex> guard = co_await mu.lock_async(loop);
+  //
+  // Completes when the coroutine owns the lock; the loop keeps running other
+  // work meanwhile. The waiter sleeps with IORING_OP_FUTEX_WAIT on this word
+  // (Linux 6.7+; the loop's futex_waitv(2) helper thread before) and follows
+  // the same protocol as lock(), so threads and coroutines take the lock in
+  // turn. Destroying the coroutine while it waits cancels the wait; if an
+  // unlock's wake was already spent on it, it is passed on. If the loop is
+  // destroyed first, the coroutine is not resumed (its owner destroys it).
+  auto lock_async(uring::EventLoop& loop) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
+            internal::MutexAcquisition<kScope>(*this), loop, Deadline::Never(),
+            /*resume_on_cancel=*/false),
+        [this](AsyncWaitStatus) { return std::unique_lock<BasicMutex>(*this, std::adopt_lock); });
+  }
+
+  // Timed: yields absl::StatusOr<std::unique_lock<...>>, DeadlineExceeded if
+  // the deadline passed first, Cancelled if the loop was destroyed first.
+  // The deadline is a linked IORING_OP_LINK_TIMEOUT on the futex wait.
+  auto lock_async_until(uring::EventLoop& loop, Deadline deadline) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
+            internal::MutexAcquisition<kScope>(*this), loop, deadline, /*resume_on_cancel=*/true),
+        [this](AsyncWaitStatus status) -> absl::StatusOr<std::unique_lock<BasicMutex>> {
+          if (status != AsyncWaitStatus::kAcquired) return internal::AsyncWaitError(status, Name());
+          return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
+        });
+  }
+  template <class Rep, class Period>
+  auto lock_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+    return lock_async_until(loop, Deadline::AfterDuration(d));
   }
 
   // For assertions only: racy by nature.

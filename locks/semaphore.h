@@ -47,7 +47,9 @@
 #include <chrono>
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "locks/futex.h"
+#include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 
@@ -124,6 +126,32 @@ class BasicSemaphore {
     if (try_acquire()) return true;
     internal::SemaphoreAcquisition acq(word_, kScope, Name());
     return internal::BlockOn(acq, deadline);
+  }
+
+  // co_await sem.acquire_async(loop): takes a permit without blocking the
+  // loop (IORING_OP_FUTEX_WAIT on this word; the loop's futex_waitv(2)
+  // helper before Linux 6.7). Same protocol as acquire(). A coroutine
+  // destroyed while waiting passes on a permit's wake spent on it; if the
+  // loop is destroyed first the coroutine is not resumed.
+  auto acquire_async(uring::EventLoop& loop) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::SemaphoreAcquisition>(
+            internal::SemaphoreAcquisition(word_, kScope, Name()), loop, Deadline::Never(),
+            /*resume_on_cancel=*/false),
+        [](AsyncWaitStatus) {});
+  }
+  // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded, or
+  // Cancelled (loop destroyed).
+  auto acquire_async_until(uring::EventLoop& loop, Deadline deadline) {
+    return internal::MappedAwaiter(
+        internal::AsyncAcquire<internal::SemaphoreAcquisition>(
+            internal::SemaphoreAcquisition(word_, kScope, Name()), loop, deadline,
+            /*resume_on_cancel=*/true),
+        [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
+  }
+  template <class Rep, class Period>
+  auto acquire_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+    return acquire_async_until(loop, Deadline::AfterDuration(d));
   }
 
   void release(uint32_t n = 1) { internal::SemaphoreRelease(word_, n, kMax, kScope, Name()); }

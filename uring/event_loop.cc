@@ -320,7 +320,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   } else {
     PrepFutexWait(sqe, reinterpret_cast<const std::atomic<uint32_t>*>(
                            static_cast<uintptr_t>(entries[0].uaddr)),
-                  static_cast<uint32_t>(entries[0].val), single_flags);
+                  static_cast<uint32_t>(entries[0].val), single_flags, op->mask_);
   }
   sqe->user_data = reinterpret_cast<uintptr_t>(op);
   if (linked) {
@@ -334,14 +334,14 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
 }
 
 void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
-                               uint32_t futex2_flags) {
+                               uint32_t futex2_flags, uint64_t mask) {
   if (!native_) {
-    int op = (futex2_flags & kFutex2Private) ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE;
-    syscall(SYS_futex, word, op, n, nullptr, nullptr, 0);
+    int op = FUTEX_WAKE_BITSET | ((futex2_flags & kFutex2Private) ? FUTEX_PRIVATE_FLAG : 0);
+    syscall(SYS_futex, word, op, n, nullptr, nullptr, static_cast<uint32_t>(mask));
     return;
   }
   io_uring_sqe* sqe = ring_.GetSqe();
-  PrepFutexWake(sqe, word, n, futex2_flags);
+  PrepFutexWake(sqe, word, n, futex2_flags, mask);
   sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   sqe->user_data = 0;  // A failed wake posts a CQE; it is dropped.
 }

@@ -166,8 +166,9 @@ class EventLoop {
   // first, together with all other queued SQEs (one io_uring_enter).
   // Fallback: calls futex(2) FUTEX_WAKE now.
   // Ordering: stores made before this call are published by the submit.
+  // `mask`: wake only waiters whose bitset intersects it (FUTEX_WAKE_BITSET).
   void QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
-                      uint32_t futex2_flags);
+                      uint32_t futex2_flags, uint64_t mask = kFutexBitsetMatchAny);
   // Submits all queued SQEs now.
   void FlushWakes();
 

@@ -18,8 +18,16 @@
 namespace ringlock::uring {
 
 class FutexWaitOp : public Operation {
+ public:
+  // Bitset for StartFutexWait (FUTEX_WAIT_BITSET semantics): only wakes whose
+  // bitset intersects it complete the wait. Native path only; the fallback
+  // (futex_waitv(2), no bitsets) waits with all bits, a superset: callers
+  // must treat a non-matching wake as spurious. Set before starting.
+  void set_wait_mask(uint64_t mask) { mask_ = mask; }
+
  private:
   friend class EventLoop;
+  uint64_t mask_ = kFutexBitsetMatchAny;
   __kernel_timespec deadline_{};  // absolute CLOCK_MONOTONIC, for LINK_TIMEOUT
 };
 

@@ -52,7 +52,15 @@ TEST_P(WaitAnyTest, WakesForWhicheverIsReleased) {
   b.lock();
   for (int which = 0; which < 4; ++which) {
     std::atomic<int> got{-2};
-    std::thread t = Start([&] { got = WaitAny({Lock(a), Lock(b), Acquire(s), Take(e)}); });
+    std::atomic<bool> held{false};
+    std::thread t = Start([&] {
+      got = WaitAny({Lock(a), Lock(b), Acquire(s), Take(e)});
+      // The winner holds what it took: check, then give mutexes back.
+      if (got == 0) held = a.is_locked(), a.unlock();
+      if (got == 1) held = b.is_locked(), b.unlock();
+      if (got == 2) held = s.available() == 0;
+      if (got == 3) held = e.is_set();
+    });
     std::this_thread::sleep_for(milliseconds(20));
     switch (which) {
       case 0: a.unlock(); break;
@@ -62,13 +70,13 @@ TEST_P(WaitAnyTest, WakesForWhicheverIsReleased) {
     }
     t.join();
     EXPECT_EQ(got.load(), which);
-    // The winner holds what it took; put the state back for the next round.
-    switch (which) {
-      case 0: EXPECT_TRUE(a.is_locked()); break;
-      case 1: EXPECT_TRUE(b.is_locked()); break;
-      case 2: EXPECT_EQ(s.available(), 0u); break;
-      case 3: EXPECT_TRUE(e.is_set()); break;
+    EXPECT_TRUE(held.load());
+    if (which == 0) {  // relock in a-then-b order
+      b.unlock();
+      a.lock();
+      b.lock();
     }
+    if (which == 1) b.lock();
   }
   a.unlock();
   b.unlock();

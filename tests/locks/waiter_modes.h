@@ -9,31 +9,52 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "uring/event_loop.h"
 
 namespace ringlock::testing {
 
 enum class WaiterMode {
-  kFutex,  // blocking calls sleep in futex(2)
+  kFutex,         // blocking calls sleep in futex(2)
+  kRing,          // the thread runs an EventLoop: ring-blocking, native futex SQEs
+  kRingFallback,  // ring-blocking through the loop's futex_waitv(2) helper thread
 };
 
 inline std::string WaiterModeName(const ::testing::TestParamInfo<WaiterMode>& info) {
   switch (info.param) {
     case WaiterMode::kFutex:
       return "futex";
+    case WaiterMode::kRing:
+      return "ring";
+    case WaiterMode::kRingFallback:
+      return "ring_fallback";
   }
   return "unknown";
 }
 
-inline std::vector<WaiterMode> AllWaiterModes() { return {WaiterMode::kFutex}; }
+inline std::vector<WaiterMode> AllWaiterModes() {
+  return {WaiterMode::kFutex, WaiterMode::kRing, WaiterMode::kRingFallback};
+}
+
+// Creates the calling thread's EventLoop for a ring mode (nullptr for kFutex).
+// Where the kernel lacks the futex opcodes, kRing uses the fallback too.
+inline std::unique_ptr<uring::EventLoop> MakeLoopFor(WaiterMode mode) {
+  if (mode == WaiterMode::kFutex) return nullptr;
+  uring::EventLoopOptions options;
+  options.mode =
+      mode == WaiterMode::kRingFallback ? uring::FutexMode::kFallback : uring::FutexMode::kAuto;
+  auto loop = uring::EventLoop::Create(options);
+  if (!loop.ok()) {
+    ADD_FAILURE() << "EventLoop::Create: " << loop.status();
+    return nullptr;
+  }
+  return *std::move(loop);
+}
 
 // A thread whose blocking lock calls wait the way `mode` says.
 inline std::thread StartThread(WaiterMode mode, std::function<void()> body) {
   return std::thread([mode, body = std::move(body)] {
-    switch (mode) {
-      case WaiterMode::kFutex:
-        body();
-        return;
-    }
+    std::unique_ptr<uring::EventLoop> loop = MakeLoopFor(mode);
+    body();
   });
 }
 

@@ -1,0 +1,171 @@
+// The async (coroutine) driver of a word protocol: the counterpart of
+// internal/block_on.h for waiters that must not block their thread.
+//
+// co_await AsyncAcquire<Acquisition>{...} runs the same Arm / OnWake / Leave
+// steps as a blocked thread, but each sleep is an EventLoop::StartFutexWait
+// (IORING_OP_FUTEX_WAIT, or the loop's futex_waitv(2) helper before 6.7),
+// and the coroutine is resumed from the completion.
+//
+// Lifetime and cancellation: the pending wait lives in a heap object the
+// loop completes. If the coroutine frame is destroyed while it waits, the
+// awaiter orphans that object: it asks the loop to cancel the wait, and when
+// the completion arrives the object runs Leave() (which passes on any wake
+// the wait consumed: a Mutex handoff, a Semaphore permit, an auto-reset set)
+// and frees itself. The primitive must outlive such pending waits.
+#ifndef RINGLOCK_LOCKS_INTERNAL_ASYNC_ACQUIRE_H_
+#define RINGLOCK_LOCKS_INTERNAL_ASYNC_ACQUIRE_H_
+
+#include <cerrno>
+#include <coroutine>
+#include <cstdint>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "locks/futex.h"
+#include "locks/internal/uring_glue.h"
+#include "uring/event_loop.h"
+#include "uring/futex_op.h"
+
+namespace ringlock {
+
+// How an async wait ended.
+enum class AsyncWaitStatus : uint8_t {
+  kAcquired,   // the lock / permit / event was taken
+  kTimedOut,   // the deadline passed first; nothing taken
+  kCancelled,  // the loop was destroyed first; nothing taken
+};
+
+namespace internal {
+
+template <class Acquisition>
+class AsyncAcquireState final : public uring::FutexWaitOp {
+ public:
+  AsyncAcquireState(Acquisition acq, uring::EventLoop& loop, Deadline deadline)
+      : acq_(std::move(acq)), loop_(loop), deadline_(deadline) {}
+
+  void Start(uint32_t expected) {
+    set_wait_mask(acq_.bitset());
+    loop_.StartFutexWait(this, &acq_.word(), expected, Futex2Flags(acq_.scope()),
+                         ToAbslDeadline(deadline_));
+  }
+
+  void Complete(int32_t res) override {
+    if (orphaned_) {
+      acq_.Leave();
+      delete this;
+      return;
+    }
+    uint32_t expected;
+    if (acq_.OnWake(&expected)) {
+      Finish(AsyncWaitStatus::kAcquired);
+    } else if (res == -ETIMEDOUT || deadline_.HasPassed()) {
+      acq_.Leave();
+      Finish(AsyncWaitStatus::kTimedOut);
+    } else if (res == -ECANCELED) {
+      acq_.Leave();
+      Finish(AsyncWaitStatus::kCancelled);
+    } else {
+      Start(expected);  // woken but beaten to it, or the word moved: wait again
+    }
+  }
+
+  void Orphan() {
+    orphaned_ = true;
+    loop_.CancelFutexWait(this);
+  }
+
+  bool finished() const { return finished_; }
+  AsyncWaitStatus status() const { return status_; }
+  void set_waiter(std::coroutine_handle<> h) { waiter_ = h; }
+  bool resume_on_cancel = true;
+
+ private:
+  void Finish(AsyncWaitStatus status) {
+    status_ = status;
+    finished_ = true;
+    // Untimed waits have no way to report cancellation (the loop is going
+    // away): their coroutine stays suspended and its owner destroys it.
+    if (status == AsyncWaitStatus::kCancelled && !resume_on_cancel) return;
+    waiter_.resume();  // may destroy the awaiter and with it `this`: last
+  }
+
+  Acquisition acq_;
+  uring::EventLoop& loop_;
+  Deadline deadline_;
+  std::coroutine_handle<> waiter_;
+  AsyncWaitStatus status_ = AsyncWaitStatus::kCancelled;
+  bool finished_ = false;
+  bool orphaned_ = false;
+};
+
+// Awaitable; await_resume() yields the AsyncWaitStatus.
+template <class Acquisition>
+class [[nodiscard]] AsyncAcquire {
+ public:
+  AsyncAcquire(Acquisition acq, uring::EventLoop& loop, Deadline deadline, bool resume_on_cancel)
+      : acq_(std::move(acq)), loop_(&loop), deadline_(deadline),
+        resume_on_cancel_(resume_on_cancel) {}
+  AsyncAcquire(AsyncAcquire&& other) noexcept
+      : acq_(std::move(other.acq_)), loop_(other.loop_), deadline_(other.deadline_),
+        resume_on_cancel_(other.resume_on_cancel_), state_(std::exchange(other.state_, nullptr)),
+        ready_(other.ready_) {}
+  AsyncAcquire& operator=(AsyncAcquire&&) = delete;
+
+  ~AsyncAcquire() {
+    if (state_ == nullptr) return;
+    if (state_->finished()) {
+      delete state_;
+    } else {
+      state_->Orphan();  // the frame dies while waiting: see the file comment
+    }
+  }
+
+  bool await_ready() {
+    uint32_t expected;
+    ready_ = acq_.Arm(&expected);
+    if (!ready_) expected_ = expected;
+    return ready_;
+  }
+
+  void await_suspend(std::coroutine_handle<> h) {
+    state_ = new AsyncAcquireState<Acquisition>(acq_, *loop_, deadline_);
+    state_->resume_on_cancel = resume_on_cancel_;
+    state_->set_waiter(h);
+    state_->Start(expected_);
+  }
+
+  AsyncWaitStatus await_resume() const {
+    return ready_ ? AsyncWaitStatus::kAcquired : state_->status();
+  }
+
+ private:
+  Acquisition acq_;
+  uring::EventLoop* loop_;
+  Deadline deadline_;
+  bool resume_on_cancel_;
+  AsyncAcquireState<Acquisition>* state_ = nullptr;
+  bool ready_ = false;
+  uint32_t expected_ = 0;
+};
+
+// Adapts an awaitable's result: co_await yields fn(inner.await_resume()).
+template <class Inner, class Fn>
+class [[nodiscard]] MappedAwaiter {
+ public:
+  MappedAwaiter(Inner inner, Fn fn) : inner_(std::move(inner)), fn_(std::move(fn)) {}
+  bool await_ready() { return inner_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
+  decltype(auto) await_resume() { return fn_(inner_.await_resume()); }
+
+ private:
+  Inner inner_;
+  Fn fn_;
+};
+
+// The Status an async timed wait reports for `status`.
+absl::Status AsyncWaitError(AsyncWaitStatus status, const char* primitive);
+
+}  // namespace internal
+}  // namespace ringlock
+
+#endif  // RINGLOCK_LOCKS_INTERNAL_ASYNC_ACQUIRE_H_

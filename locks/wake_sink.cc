@@ -1,0 +1,80 @@
+// Where a flushed WakeBatch goes: the thread's EventLoop ring, a small
+// per-thread wake ring, or futex(2), in that order of preference.
+#include <cstdio>
+#include <optional>
+
+#include "locks/internal/uring_glue.h"
+#include "locks/internal/wake_sink.h"
+#include "uring/event_loop.h"
+#include "uring/futex_sqe.h"
+#include "uring/ring.h"
+
+namespace ringlock::internal {
+namespace {
+
+void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
+  for (int i = 0; i < count; ++i) {
+    futex::Wake(*entries[i].word, entries[i].count, entries[i].scope, entries[i].bitset);
+  }
+}
+
+// A ring only for wakes, made on first use by a thread without a loop.
+// Successful FUTEX_WAKE SQEs post no CQE (IOSQE_CQE_SKIP_SUCCESS); failed
+// ones are reaped and dropped (a failed wake can only mean a bad address,
+// which the debug checks on every primitive rule out earlier).
+class WakeRing {
+ public:
+  static WakeRing* ForThisThread() {
+    thread_local std::optional<WakeRing> ring;
+    thread_local bool tried = false;
+    if (!tried) {
+      tried = true;
+      uring::RingOptions options;
+      options.sq_entries = WakeBatch::kCapacity;
+      absl::StatusOr<uring::Ring> r = uring::Ring::Create(options);
+      if (r.ok() && r->probe().futex_wake()) ring.emplace(*std::move(r));
+    }
+    return ring ? &*ring : nullptr;
+  }
+
+  explicit WakeRing(uring::Ring ring) : ring_(std::move(ring)) {}
+
+  void Send(const WakeBatch::Entry* entries, int count) {
+    for (int i = 0; i < count; ++i) {
+      io_uring_sqe* sqe = ring_.GetSqe();
+      uring::PrepFutexWake(sqe, entries[i].word, static_cast<uint32_t>(entries[i].count),
+                           Futex2Flags(entries[i].scope), entries[i].bitset);
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      sqe->user_data = 0;
+    }
+    ring_.Submit();
+    ring_.Reap([](const uring::Completion&) {});
+  }
+
+ private:
+  uring::Ring ring_;
+};
+
+}  // namespace
+
+void SendWakes(const WakeBatch::Entry* entries, int count) {
+  if (count == 0) return;
+  if (uring::EventLoop* loop = uring::EventLoop::Current()) {
+    // QueueFutexWake falls back to futex(2) itself when the loop is not native.
+    for (int i = 0; i < count; ++i) {
+      loop->QueueFutexWake(entries[i].word, static_cast<uint32_t>(entries[i].count),
+                           Futex2Flags(entries[i].scope), entries[i].bitset);
+    }
+    loop->FlushWakes();
+    return;
+  }
+  if (count > 1) {
+    if (WakeRing* ring = WakeRing::ForThisThread()) {
+      ring->Send(entries, count);
+      return;
+    }
+  }
+  SendThroughFutex(entries, count);
+}
+
+}  // namespace ringlock::internal
