@@ -1,7 +1,11 @@
 #include "locks/wait_any.h"
 
+#include <cerrno>
+
 #include "locks/internal/check.h"
+#include "locks/internal/uring_glue.h"
 #include "locks/internal/wait_backend.h"
+#include "uring/futex_op.h"
 
 namespace ringlock {
 namespace {
@@ -48,6 +52,115 @@ int WaitAny(absl::Span<Waitable> ws, Deadline deadline) {
       return -1;
     }
   }
+}
+
+namespace internal {
+
+class AsyncWaitAnyState final : public uring::FutexWaitvOp {
+ public:
+  AsyncWaitAnyState(std::vector<Waitable> ws, uring::EventLoop& loop, Deadline deadline)
+      : ws_(std::move(ws)), loop_(loop), deadline_(deadline), entries_(ws_.size()) {}
+
+  // All waitables are armed (registered); `expected` holds their values.
+  void Start(const std::vector<uint32_t>& expected) {
+    for (size_t i = 0; i < ws_.size(); ++i) {
+      entries_[i] = std::visit(
+          [&](auto& a) {
+            return uring::MakeFutexWaitv(&a.word(), expected[i], Futex2Flags(a.scope()));
+          },
+          ws_[i]);
+    }
+    Arm();
+  }
+
+  void Complete(int32_t res) override {
+    const int n = static_cast<int>(ws_.size());
+    if (orphaned_) {
+      LeaveAllBut(absl::MakeSpan(ws_), n, -1);
+      delete this;
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint32_t expected;
+      if (std::visit([&](auto& a) { return a.OnWake(&expected); }, ws_[i])) {
+        LeaveAllBut(absl::MakeSpan(ws_), n, i);
+        return Finish(i);
+      }
+      entries_[i].val = expected;
+    }
+    if (res == -ETIMEDOUT || deadline_.HasPassed()) {
+      LeaveAllBut(absl::MakeSpan(ws_), n, -1);
+      return Finish(-1);
+    }
+    if (res == -ECANCELED) {
+      LeaveAllBut(absl::MakeSpan(ws_), n, -1);
+      return Finish(-2);
+    }
+    Arm();
+  }
+
+  void Orphan() {
+    orphaned_ = true;
+    loop_.CancelFutexWait(this);
+  }
+  bool finished() const { return finished_; }
+  int result() const { return result_; }
+  void set_waiter(std::coroutine_handle<> h) { waiter_ = h; }
+
+ private:
+  void Arm() { loop_.StartFutexWaitv(this, entries_, ToAbslDeadline(deadline_)); }
+  void Finish(int result) {
+    result_ = result;
+    finished_ = true;
+    waiter_.resume();  // may free `this`: last
+  }
+
+  std::vector<Waitable> ws_;
+  uring::EventLoop& loop_;
+  Deadline deadline_;
+  std::vector<uring::FutexWaitv> entries_;
+  std::coroutine_handle<> waiter_;
+  int result_ = -2;
+  bool finished_ = false;
+  bool orphaned_ = false;
+};
+
+}  // namespace internal
+
+WaitAnyAsync::WaitAnyAsync(WaitAnyAsync&& other) noexcept
+    : loop_(other.loop_), waitables_(std::move(other.waitables_)), deadline_(other.deadline_),
+      ready_index_(other.ready_index_), state_(std::exchange(other.state_, nullptr)) {}
+
+WaitAnyAsync::~WaitAnyAsync() {
+  if (state_ == nullptr) return;
+  if (state_->finished()) {
+    delete state_;
+  } else {
+    state_->Orphan();
+  }
+}
+
+bool WaitAnyAsync::await_ready() {
+  const int n = static_cast<int>(waitables_.size());
+  RINGLOCK_MISUSE_IF(n == 0 || n > kWaitAnyMax, "ringlock::WaitAnyAsync",
+                     "needs between 1 and 128 primitives");
+  std::vector<uint32_t> expected(n);
+  for (int i = 0; i < n; ++i) {
+    if (std::visit([&](auto& a) { return a.Arm(&expected[i]); }, waitables_[i])) {
+      LeaveAllBut(absl::MakeSpan(waitables_), i, i);
+      ready_index_ = i;
+      return true;
+    }
+  }
+  state_ = new internal::AsyncWaitAnyState(std::move(waitables_), *loop_, deadline_);
+  state_->Start(expected);  // armed now; resumes the waiter set in await_suspend
+  return false;
+}
+
+void WaitAnyAsync::await_suspend(std::coroutine_handle<> h) { state_->set_waiter(h); }
+
+int WaitAnyAsync::await_resume() const {
+  return ready_index_ >= 0 ? ready_index_ : state_->result();
 }
 
 }  // namespace ringlock

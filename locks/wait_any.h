@@ -21,6 +21,7 @@
 #ifndef RINGLOCK_LOCKS_WAIT_ANY_H_
 #define RINGLOCK_LOCKS_WAIT_ANY_H_
 
+#include <coroutine>
 #include <cstdint>
 #include <initializer_list>
 #include <variant>
@@ -28,6 +29,7 @@
 
 #include "absl/types/span.h"
 #include "locks/event.h"
+#include "uring/event_loop.h"
 #include "locks/futex.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
@@ -67,6 +69,42 @@ inline int WaitAny(std::initializer_list<Waitable> waitables,
   std::vector<Waitable> copies(waitables);  // the waits mutate their state
   return WaitAny(absl::MakeSpan(copies), deadline);
 }
+
+namespace internal {
+class AsyncWaitAnyState;
+}
+
+// co_await WaitAnyAsync(loop, {Lock(a), Take(ev)}, deadline): the coroutine
+// form. One IORING_OP_FUTEX_WAITV on all words (the loop's futex_waitv(2)
+// helper before Linux 6.7) with a linked timeout for the deadline. Yields the
+// index taken, -1 at the deadline, or -2 if the loop was destroyed first.
+// Destroying the coroutine while it waits cancels the wait; every primitive
+// leaves through its protocol (wakes spent on it are passed on).
+// GCC 12 miscompiles a braced list inside a co_await expression ("array used
+// as initializer"): build a std::vector<Waitable> first and pass that.
+class [[nodiscard]] WaitAnyAsync {
+ public:
+  WaitAnyAsync(uring::EventLoop& loop, std::initializer_list<Waitable> waitables,
+               Deadline deadline = Deadline::Never())
+      : loop_(&loop), waitables_(waitables), deadline_(deadline) {}
+  WaitAnyAsync(uring::EventLoop& loop, absl::Span<const Waitable> waitables,
+               Deadline deadline = Deadline::Never())
+      : loop_(&loop), waitables_(waitables.begin(), waitables.end()), deadline_(deadline) {}
+  WaitAnyAsync(WaitAnyAsync&& other) noexcept;
+  WaitAnyAsync& operator=(WaitAnyAsync&&) = delete;
+  ~WaitAnyAsync();
+
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> h);
+  int await_resume() const;
+
+ private:
+  uring::EventLoop* loop_;
+  std::vector<Waitable> waitables_;
+  Deadline deadline_;
+  int ready_index_ = -1;
+  internal::AsyncWaitAnyState* state_ = nullptr;
+};
 
 }  // namespace ringlock
 

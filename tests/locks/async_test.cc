@@ -1,0 +1,336 @@
+// Coroutine waiters (lock_async, acquire_async, wait_async, WaitAnyAsync)
+// mixed with blocked threads on the same primitives, under the native
+// io_uring futex path and the forced futex_waitv(2) fallback.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "locks/condvar.h"
+#include "locks/event.h"
+#include "locks/mutex.h"
+#include "locks/semaphore.h"
+#include "locks/wait_any.h"
+#include "uring/event_loop.h"
+#include "uring/io.h"
+#include "uring/task.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+using uring::EventLoop;
+using uring::Task;
+
+class AsyncTest : public ::testing::TestWithParam<uring::FutexMode> {
+ protected:
+  std::unique_ptr<EventLoop> MakeLoop() {
+    uring::EventLoopOptions options;
+    options.mode = GetParam();
+    auto loop = EventLoop::Create(options);
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    return loop.ok() ? *std::move(loop) : nullptr;
+  }
+};
+
+Task<void> LockAndCount(EventLoop& loop, Mutex& mu, int64_t& counter, int iters) {
+  for (int i = 0; i < iters; ++i) {
+    std::unique_lock<Mutex> guard = co_await mu.lock_async(loop);
+    EXPECT_TRUE(guard.owns_lock());
+    ++counter;
+  }
+}
+
+// Two loops on two threads (several coroutines each) and two plain threads
+// contend one Mutex: every increment lands, nobody hangs.
+TEST_P(AsyncTest, CoroutinesAndThreadsShareAMutex) {
+  Mutex mu;
+  int64_t counter = 0;
+  constexpr int kIters = 2000, kCoroutines = 3;
+  std::vector<std::thread> threads;
+  for (int l = 0; l < 2; ++l) {
+    threads.emplace_back([&] {
+      auto loop = MakeLoop();
+      ASSERT_NE(loop, nullptr);
+      for (int c = 0; c < kCoroutines; ++c) loop->Spawn(LockAndCount(*loop, mu, counter, kIters));
+      loop->Stop();
+      loop->Run();
+    });
+  }
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Mutex> g(mu);
+        ++counter;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, int64_t{2 * kCoroutines + 2} * kIters);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(AsyncTest, TimedLockReportsDeadlineExceeded) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  mu.lock();
+  auto task = [&]() -> Task<absl::Status> {
+    auto r = co_await mu.lock_async_for(*loop, milliseconds(30));
+    co_return r.status();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = loop->RunUntilComplete(task());
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(30));
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(AsyncTest, TimedLockSucceedsWhenReleased) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  mu.lock();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    mu.unlock();
+  });
+  auto task = [&]() -> Task<bool> {
+    auto r = co_await mu.lock_async_for(*loop, std::chrono::seconds(30));
+    co_return r.ok() && r->owns_lock();
+  };
+  EXPECT_TRUE(loop->RunUntilComplete(task()));
+  releaser.join();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Destroying the loop: spawned coroutines (owned by the loop) are destroyed
+// without being resumed; a coroutine owned elsewhere and waiting with a
+// deadline is resumed with Cancelled. Either way nothing stays registered on
+// the words and nothing leaks (ASAN).
+TEST_P(AsyncTest, LoopDestructionCancelsPendingWaits) {
+  Mutex mu;
+  Semaphore sem(0);
+  Event ev;
+  mu.lock();
+  absl::Status owned_status = absl::OkStatus();
+  bool spawned_resumed = false;
+  // Coroutine lambdas keep their captures in the lambda object: these must
+  // outlive the coroutines.
+  auto owned_timed_lock = [&](EventLoop& loop) -> Task<void> {
+    owned_status = (co_await mu.lock_async_for(loop, std::chrono::hours(1))).status();
+  };
+  auto spawned_timed_lock = [&](EventLoop& loop) -> Task<void> {
+    auto r = co_await mu.lock_async_for(loop, std::chrono::hours(1));
+    spawned_resumed = true;
+  };
+  auto acquire = [&](EventLoop& loop) -> Task<void> {
+    co_await sem.acquire_async(loop);
+    spawned_resumed = true;
+  };
+  auto wait = [&](EventLoop& loop) -> Task<void> {
+    co_await ev.wait_async(loop);
+    spawned_resumed = true;
+  };
+  Task<void> owned;
+  {
+    auto loop = MakeLoop();
+    owned = owned_timed_lock(*loop);
+    owned.handle().resume();
+    loop->Spawn(spawned_timed_lock(*loop));
+    loop->Spawn(acquire(*loop));
+    loop->Spawn(wait(*loop));
+    loop->Poll();
+    loop->Poll();
+    EXPECT_EQ(mu.word().load() / Mutex::kWaiterOne, 2u);
+  }
+  EXPECT_TRUE(owned.done());
+  EXPECT_EQ(owned_status.code(), absl::StatusCode::kCancelled) << owned_status;
+  EXPECT_FALSE(spawned_resumed);
+  EXPECT_EQ(mu.word().load(), Mutex::kLocked);  // both waiters left
+  EXPECT_EQ(sem.word().load(), 0u);
+  EXPECT_EQ(ev.word().load(), 0u);
+  mu.unlock();
+}
+
+// Regression: a coroutine destroyed after an auto-reset set() spent its wake
+// on it must pass the set on; here to a thread blocked in wait().
+TEST_P(AsyncTest, DestroyedWaiterPassesAutoResetSetOn) {
+  auto loop = MakeLoop();
+  Event ev(EventMode::kAutoReset);
+  auto waiter = [&]() -> Task<void> { co_await ev.wait_async(*loop); };
+  Task<void> task = waiter();
+  task.handle().resume();  // arms the FUTEX_WAIT (registered: N=1)
+  loop->Poll();            // submits it
+  std::atomic<bool> thread_got{false};
+  std::thread t([&] {
+    ev.wait();
+    thread_got = true;
+  });
+  while ((ev.word().load() >> 2) < 2) std::this_thread::yield();  // both registered
+  std::this_thread::sleep_for(milliseconds(20));                  // both asleep
+  ev.set();  // the kernel wakes the oldest sleeper: the coroutine's wait
+  task = Task<void>();  // destroy the coroutine before its completion runs
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(thread_got.load()) << "the set went to the thread, not the coroutine";
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!thread_got.load() && std::chrono::steady_clock::now() < give_up) {
+    loop->Poll();  // the orphaned completion runs Leave(): passes the set on
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  t.join();
+  loop->RunUntil([&] { return loop->in_flight() == 0; });
+  EXPECT_TRUE(thread_got.load());
+  EXPECT_FALSE(ev.is_set());
+  EXPECT_EQ(ev.word().load(), internal::kEventAuto);
+}
+
+// Regression: a coroutine destroyed after an unlock woke it hands the lock on.
+TEST_P(AsyncTest, DestroyedWaiterPassesMutexWakeOn) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  mu.lock();
+  auto waiter = [&]() -> Task<void> { auto g = co_await mu.lock_async(*loop); };
+  Task<void> task = waiter();
+  task.handle().resume();
+  loop->Poll();
+  std::atomic<bool> thread_got{false};
+  std::thread t([&] {
+    mu.lock();
+    thread_got = true;
+    mu.unlock();
+  });
+  while ((mu.word().load() / Mutex::kWaiterOne) < 2) std::this_thread::yield();
+  std::this_thread::sleep_for(milliseconds(20));
+  mu.unlock();  // W=1, wakes the oldest sleeper: the coroutine's wait
+  task = Task<void>();
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(thread_got.load()) << "the wake went to the thread, not the coroutine";
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!thread_got.load() && std::chrono::steady_clock::now() < give_up) {
+    loop->Poll();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  t.join();
+  loop->RunUntil([&] { return loop->in_flight() == 0; });
+  EXPECT_TRUE(thread_got.load());
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(AsyncTest, SemaphoreAndCondVarAcrossThreadsAndCoroutines) {
+  auto loop = MakeLoop();
+  Semaphore items(0);
+  Mutex mu;
+  CondVar cv;
+  int produced = 0;
+  constexpr int kItems = 500;
+  std::thread producer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      items.release();
+      std::lock_guard<Mutex> g(mu);
+      ++produced;
+      cv.notify_all();
+    }
+  });
+  auto consumer = [&]() -> Task<int> {
+    int got = 0;
+    for (int i = 0; i < kItems; ++i) {
+      co_await items.acquire_async(*loop);
+      ++got;
+    }
+    std::unique_lock<Mutex> lock = co_await mu.lock_async(*loop);
+    while (produced < kItems) co_await cv.wait_async(lock, *loop);
+    EXPECT_TRUE(lock.owns_lock());
+    co_return got;
+  };
+  EXPECT_EQ(loop->RunUntilComplete(consumer()), kItems);
+  producer.join();
+  EXPECT_EQ(items.word().load(), 0u);
+}
+
+TEST_P(AsyncTest, CondVarTimedWaitTimesOutHoldingTheLock) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  CondVar cv;
+  auto task = [&]() -> Task<bool> {
+    std::unique_lock<Mutex> lock = co_await mu.lock_async(*loop);
+    const std::cv_status s = co_await cv.wait_async_for(lock, *loop, milliseconds(20));
+    co_return s == std::cv_status::timeout && lock.owns_lock() && mu.is_locked();
+  };
+  EXPECT_TRUE(loop->RunUntilComplete(task()));
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST_P(AsyncTest, WaitAnyAsyncTakesTheFirstReleased) {
+  auto loop = MakeLoop();
+  Mutex a, b;
+  Event stop;
+  a.lock();
+  b.lock();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    b.unlock();
+  });
+  auto task = [&]() -> Task<int> {
+    // GCC 12 cannot keep a braced list alive across co_await: name it.
+    const std::vector<Waitable> ws = {Lock(a), Lock(b), Take(stop)};
+    const int i = co_await WaitAnyAsync(*loop, ws);
+    if (i == 1) b.unlock();
+    co_return i;
+  };
+  EXPECT_EQ(loop->RunUntilComplete(task()), 1);
+  releaser.join();
+  auto timed = [&]() -> Task<int> {
+    const std::vector<Waitable> ws = {Lock(a), Take(stop)};
+    co_return co_await WaitAnyAsync(*loop, ws, Deadline::After(milliseconds(20)));
+  };
+  EXPECT_EQ(loop->RunUntilComplete(timed()), -1);
+  a.unlock();
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+  EXPECT_EQ(stop.word().load(), 0u);
+}
+
+// "Wait for the lock OR this read, whichever comes first", in one loop.
+TEST_P(AsyncTest, LockOrReadWhicheverFirst) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  mu.lock();
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const int rd = pipe_fds[0], wr = pipe_fds[1];
+  bool read_done = false, lock_done = false;
+  auto reader = [&]() -> Task<void> {
+    char c;
+    EXPECT_EQ(co_await uring::Read(*loop, rd, &c, 1), 1);
+    read_done = true;
+    EXPECT_FALSE(lock_done);  // the read came first
+    mu.unlock();              // now let the lock waiter in
+  };
+  auto locker = [&]() -> Task<void> {
+    auto g = co_await mu.lock_async(*loop);
+    lock_done = true;
+    EXPECT_TRUE(read_done);
+  };
+  loop->Spawn(reader());
+  loop->Spawn(locker());
+  ASSERT_EQ(write(wr, "x", 1), 1);
+  loop->RunUntil([&] { return lock_done; });
+  EXPECT_TRUE(read_done && lock_done);
+  close(rd);
+  close(wr);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, AsyncTest,
+                         ::testing::Values(uring::FutexMode::kAuto, uring::FutexMode::kFallback),
+                         [](const auto& info) {
+                           return info.param == uring::FutexMode::kAuto ? "native" : "fallback";
+                         });
+
+}  // namespace
+}  // namespace ringlock
