@@ -302,6 +302,36 @@ TEST_P(EventLoopTest, ManyWaitsBeyondOneFutexWaitv) {
   }
 }
 
+// Ping-pong through one word between the loop (queued wakes, async waits)
+// and a thread in futex(2): any lost wakeup hangs the test.
+TEST_P(EventLoopTest, PingPongWithFutexSyscallThread) {
+  constexpr uint32_t kRounds = 1000;
+  std::atomic<uint32_t> word{0};
+  std::thread peer([&] {
+    for (uint32_t i = 0; i < kRounds; ++i) {
+      uint32_t v;
+      while ((v = word.load(std::memory_order_acquire)) != 2 * i + 1) {
+        syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+      }
+      word.store(2 * i + 2, std::memory_order_release);
+      FutexWake(&word, 1);
+    }
+  });
+  for (uint32_t i = 0; i < kRounds; ++i) {
+    word.store(2 * i + 1, std::memory_order_release);
+    loop_->QueueFutexWake(&word, 1, kPriv);
+    for (;;) {
+      uint32_t v = word.load(std::memory_order_acquire);
+      if (v == 2 * i + 2) break;
+      RecordingWait op;
+      loop_->StartFutexWait(&op, &word, v, kPriv);
+      loop_->RunUntil([&] { return op.done(); });
+      ASSERT_TRUE(op.res == 0 || op.res == -EAGAIN) << op.res;
+    }
+  }
+  peer.join();
+}
+
 TEST_P(EventLoopTest, PostFromOtherThreads) {
   constexpr int kPerThread = 2000;
   int count = 0;  // Only touched on the loop thread.
