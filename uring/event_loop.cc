@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -100,6 +101,7 @@ EventLoop::EventLoop(Ring ring, bool native, int efd)
 }
 
 EventLoop::~EventLoop() {
+  CheckOwner();
   destroying_ = true;
   // 1. Detached coroutines still suspended: destroying the frames runs their
   //    awaiters' destructors, which cancel (orphan) their operations.
@@ -144,6 +146,11 @@ EventLoop::~EventLoop() {
 }
 
 EventLoop* EventLoop::Current() { return tls_current; }
+
+void EventLoop::CheckOwner() const {
+  assert(std::this_thread::get_id() == owner_ &&
+         "ringlock::uring::EventLoop used off its owner thread");
+}
 
 // ---- Bookkeeping -----------------------------------------------------------
 
@@ -223,6 +230,7 @@ void EventLoop::Stop() {
 
 void EventLoop::StartOperation(Operation* op,
                                absl::FunctionRef<void(io_uring_sqe*)> prep) {
+  CheckOwner();
   io_uring_sqe* sqe = ring_.GetSqe();
   prep(sqe);
   sqe->user_data = reinterpret_cast<uintptr_t>(op);
@@ -233,6 +241,7 @@ void EventLoop::StartOperation(Operation* op,
 }
 
 void EventLoop::Cancel(Operation* op) {
+  CheckOwner();
   if (!op->in_flight_ || op->cancel_requested_) return;
   op->cancel_requested_ = true;
   if (op->fallback_) {
@@ -245,6 +254,7 @@ void EventLoop::Cancel(Operation* op) {
 }
 
 void EventLoop::CancelSync(Operation* op) {
+  CheckOwner();
   if (!op->in_flight_ || op->cancel_requested_) return;
   if (op->fallback_ || destroying_) {
     Cancel(op);
@@ -288,6 +298,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
                            absl::Span<const FutexWaitv> entries,
                            uint32_t single_flags,
                            std::optional<absl::Time> deadline) {
+  CheckOwner();
   EnsurePrivateFutexHash();  // One relaxed load after the first call.
   Track(op);
   op->kind_ = Operation::Kind::kFutexWait;
@@ -335,6 +346,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
 
 void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
                                uint32_t futex2_flags) {
+  CheckOwner();
   if (!native_) {
     int op = (futex2_flags & kFutex2Private) ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE;
     syscall(SYS_futex, word, op, n, nullptr, nullptr, 0);
@@ -405,6 +417,7 @@ void EventLoop::WaitAndReap() {
 }
 
 void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
+  CheckOwner();
   FlushWakes();
   while (!done()) {
     if (DispatchOne()) continue;
@@ -420,6 +433,7 @@ void EventLoop::Run() {
 }
 
 bool EventLoop::Poll() {
+  CheckOwner();
   ring_.SubmitAndGetEvents();
   ReapAvailable();
   size_t n = cqes_.size() + local_.size();
@@ -435,6 +449,7 @@ void EventLoop::Schedule(std::coroutine_handle<> h) {
 }
 
 void EventLoop::Spawn(Task<void> task) {
+  CheckOwner();
   DetachedTask d = [](Task<void> t) -> DetachedTask {
     co_await std::move(t);
   }(std::move(task));

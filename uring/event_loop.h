@@ -40,6 +40,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -228,10 +229,14 @@ class EventLoop {
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
                   std::optional<absl::Time> deadline);
   void CompleteLater(Operation* op, int32_t res);
+  // Debug builds: aborts if called off the owner thread (the ring is
+  // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST).
+  void CheckOwner() const;
 
   Ring ring_;
   const bool native_;
   const int efd_;
+  const std::thread::id owner_ = std::this_thread::get_id();
   EventfdOp efd_op_{this};
   bool efd_armed_ = false;
   bool destroying_ = false;

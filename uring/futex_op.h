@@ -17,13 +17,13 @@
 
 namespace ringlock::uring {
 
-class FutexWaitOp : public Operation {
+struct FutexWaitOp : Operation {
  private:
   friend class EventLoop;
   __kernel_timespec deadline_{};  // absolute CLOCK_MONOTONIC, for LINK_TIMEOUT
 };
 
-class FutexWaitvOp : public FutexWaitOp {
+struct FutexWaitvOp : FutexWaitOp {
  private:
   friend class EventLoop;
   std::vector<FutexWaitv> entries_;  // op-owned copy the kernel reads at submit

@@ -48,7 +48,9 @@
 namespace ringlock::uring {
 
 struct RingOptions {
-  // SQ entries (rounded up to a power of two by the kernel).
+  // SQ entries (rounded up to a power of two by the kernel). 256 holds a
+  // burst of 128 wakes (the FUTEX_WAITV maximum) plus the I/O in flight
+  // without an early submit; a full SQ only costs an extra submit.
   uint32_t sq_entries = 256;
   // CQ entries; 0 = kernel default (2 * sq_entries).
   uint32_t cq_entries = 0;
