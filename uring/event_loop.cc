@@ -77,8 +77,9 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
       LogFallbackOnce(true);
       break;
   }
-  // Blocking on purpose: io_uring fails reads of O_NONBLOCK files with
-  // -EAGAIN instead of polling them.
+  // Blocking on purpose: older kernels complete io_uring reads of O_NONBLOCK
+  // files with -EAGAIN instead of polling (6.18 polls; measured). Nobody
+  // read(2)s it directly, and eventfd writes never block here.
   int efd = eventfd(0, EFD_CLOEXEC);
   if (efd < 0) {
     return absl::InternalError(
