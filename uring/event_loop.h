@@ -179,7 +179,9 @@ class EventLoop {
   // request on return.
   void Run();
   // Dispatches until done() returns true; done() is checked before blocking
-  // and after every dispatch step. Re-entrant: a step may call RunUntil
+  // and after every dispatch step, so it must become true through a step
+  // (a completion or posted work); another thread flipping a flag must
+  // also Post() to wake the loop. Re-entrant: a step may call RunUntil
   // (a thread blocked in a ring-blocking lock keeps completing its I/O).
   void RunUntil(absl::FunctionRef<bool()> done);
   // Dispatches what is ready now without blocking; true if anything ran.

@@ -143,6 +143,18 @@ TEST_P(EventLoopTest, FutexWaitDeadlineIsEtimedout) {
   EXPECT_EQ(op.calls.load(), 1);
 }
 
+TEST_P(EventLoopTest, FutexWaitDeadlineExtremes) {
+  std::atomic<uint32_t> word{0};
+  RecordingWait past, forever;
+  loop_->StartFutexWait(&past, &word, 0, kPriv, absl::InfinitePast());
+  loop_->StartFutexWait(&forever, &word, 0, kPriv, absl::InfiniteFuture());
+  loop_->RunUntil([&] { return past.done(); });
+  EXPECT_EQ(past.res, -ETIMEDOUT);
+  loop_->Cancel(&forever);
+  loop_->RunUntil([&] { return forever.done(); });
+  EXPECT_EQ(forever.res, -ECANCELED);
+}
+
 TEST_P(EventLoopTest, FutexWaitWokenBeforeDeadline) {
   std::atomic<uint32_t> word{0};
   RecordingWait op;
