@@ -54,8 +54,9 @@ int64_t ToMonoNs(absl::Time deadline) {
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {
-  absl::StatusOr<Ring> ring = Ring::Create(
-      {.sq_entries = options.sq_entries, .cq_entries = options.cq_entries});
+  absl::StatusOr<Ring> ring = Ring::Create({.sq_entries = options.sq_entries,
+                                            .cq_entries = options.cq_entries,
+                                            .defer_taskrun = options.defer_taskrun});
   if (!ring.ok()) return ring.status();
   const bool have = ring->probe().futex();
   bool native = false;

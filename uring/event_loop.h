@@ -73,6 +73,8 @@ struct EventLoopOptions {
   FutexMode mode = FutexMode::kAuto;
   uint32_t sq_entries = 256;
   uint32_t cq_entries = 0;  // 0: 2 * sq_entries
+  // Try IORING_SETUP_DEFER_TASKRUN (see ring.h); false uses COOP_TASKRUN.
+  bool defer_taskrun = true;
 };
 
 class EventLoop {

@@ -80,18 +80,29 @@ char ThreadState(pid_t tid) {
   return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
 }
 
-class EventLoopTest : public ::testing::TestWithParam<FutexMode> {
+// The suite runs against: native futex SQEs on a DEFER_TASKRUN ring, the
+// same on a COOP_TASKRUN ring, and the futex_waitv(2) fallback.
+struct LoopConfig {
+  FutexMode mode;
+  bool defer_taskrun;
+};
+
+class EventLoopTest : public ::testing::TestWithParam<LoopConfig> {
  protected:
+  EventLoopOptions Options() const {
+    return {.mode = GetParam().mode, .defer_taskrun = GetParam().defer_taskrun};
+  }
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventLoop>> l =
-        EventLoop::Create({.mode = GetParam()});
-    if (!l.ok() && GetParam() == FutexMode::kNative &&
+    absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(Options());
+    if (!l.ok() && GetParam().mode == FutexMode::kNative &&
         absl::IsUnimplemented(l.status())) {
       GTEST_SKIP() << l.status();
     }
     ASSERT_TRUE(l.ok()) << l.status();
     loop_ = std::move(*l);
-    ASSERT_EQ(loop_->native_futex(), GetParam() == FutexMode::kNative);
+    ASSERT_EQ(loop_->native_futex(), GetParam().mode == FutexMode::kNative);
+    ASSERT_EQ(bool(loop_->ring().setup_flags() & IORING_SETUP_DEFER_TASKRUN),
+              GetParam().defer_taskrun);
   }
   void TearDown() override { loop_.reset(); }
   std::unique_ptr<EventLoop> loop_;
@@ -396,7 +407,9 @@ TEST_P(EventLoopTest, ReentrantRunUntil) {
 
 TEST_P(EventLoopTest, FullSubmissionQueueDropsNothing) {
   loop_.reset();
-  auto l = EventLoop::Create({.mode = GetParam(), .sq_entries = 4});
+  EventLoopOptions o = Options();
+  o.sq_entries = 4;
+  auto l = EventLoop::Create(o);
   ASSERT_TRUE(l.ok());
   loop_ = std::move(*l);
   std::vector<RecordingOp> ops(1000);
@@ -409,7 +422,10 @@ TEST_P(EventLoopTest, FullSubmissionQueueDropsNothing) {
 
 TEST_P(EventLoopTest, CompletionQueueOverflowLosesNothing) {
   loop_.reset();
-  auto l = EventLoop::Create({.mode = GetParam(), .sq_entries = 8, .cq_entries = 16});
+  EventLoopOptions o = Options();
+  o.sq_entries = 8;
+  o.cq_entries = 16;
+  auto l = EventLoop::Create(o);
   ASSERT_TRUE(l.ok());
   loop_ = std::move(*l);
   std::vector<RecordingOp> ops(2000);
@@ -470,14 +486,18 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
   close(fds[1]);
 }
 
-std::string ModeName(const ::testing::TestParamInfo<FutexMode>& info) {
-  return info.param == FutexMode::kNative ? "Native" : "Fallback";
+std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
+  std::string name =
+      info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
+  return name + (info.param.defer_taskrun ? "" : "CoopTaskrun");
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, EventLoopTest,
-                         ::testing::Values(FutexMode::kNative,
-                                           FutexMode::kFallback),
-                         ModeName);
+INSTANTIATE_TEST_SUITE_P(
+    Modes, EventLoopTest,
+    ::testing::Values(LoopConfig{FutexMode::kNative, true},
+                      LoopConfig{FutexMode::kFallback, true},
+                      LoopConfig{FutexMode::kNative, false}),
+    ConfigName);
 
 TEST(EventLoopCreateTest, AutoPicksNativeHere) {
   auto l = EventLoop::Create();

@@ -28,6 +28,7 @@ TEST(RingTest, CreatesWithNodropAndProbes) {
   // BRIEF.md §3: this machine runs 6.18 with the futex opcodes.
   EXPECT_TRUE(ring->probe().futex()) << "last_op=" << int(ring->probe().last_op);
   EXPECT_TRUE(ring->setup_flags() & IORING_SETUP_SINGLE_ISSUER);
+  EXPECT_TRUE(ring->setup_flags() & IORING_SETUP_DEFER_TASKRUN);  // >= 6.1
 }
 
 TEST(RingTest, MoveKeepsTheRing) {
@@ -150,6 +151,8 @@ TEST(RingTest, WithoutSingleIssuer) {
       Ring::Create({.single_issuer = false, .defer_taskrun = false});
   ASSERT_TRUE(ring.ok());
   EXPECT_FALSE(ring->setup_flags() & IORING_SETUP_SINGLE_ISSUER);
+  EXPECT_FALSE(ring->setup_flags() & IORING_SETUP_DEFER_TASKRUN);
+  EXPECT_TRUE(ring->setup_flags() & IORING_SETUP_COOP_TASKRUN);  // >= 5.19
   io_uring_prep_nop(ring->GetSqe());
   ASSERT_EQ(ring->SubmitAndWait(), 0);
   EXPECT_EQ(ring->Reap([](const Completion&) {}), 1u);
