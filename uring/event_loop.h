@@ -40,6 +40,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -72,6 +73,8 @@ struct EventLoopOptions {
   FutexMode mode = FutexMode::kAuto;
   uint32_t sq_entries = 256;
   uint32_t cq_entries = 0;  // 0: 2 * sq_entries
+  // Try IORING_SETUP_DEFER_TASKRUN (see ring.h); false uses COOP_TASKRUN.
+  bool defer_taskrun = true;
 };
 
 class EventLoop {
@@ -179,7 +182,9 @@ class EventLoop {
   // request on return.
   void Run();
   // Dispatches until done() returns true; done() is checked before blocking
-  // and after every dispatch step. Re-entrant: a step may call RunUntil
+  // and after every dispatch step, so it must become true through a step
+  // (a completion or posted work); another thread flipping a flag must
+  // also Post() to wake the loop. Re-entrant: a step may call RunUntil
   // (a thread blocked in a ring-blocking lock keeps completing its I/O).
   void RunUntil(absl::FunctionRef<bool()> done);
   // Dispatches what is ready now without blocking; true if anything ran.
@@ -229,10 +234,14 @@ class EventLoop {
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
                   std::optional<absl::Time> deadline);
   void CompleteLater(Operation* op, int32_t res);
+  // Debug builds: aborts if called off the owner thread (the ring is
+  // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST).
+  void CheckOwner() const;
 
   Ring ring_;
   const bool native_;
   const int efd_;
+  const std::thread::id owner_ = std::this_thread::get_id();
   EventfdOp efd_op_{this};
   bool efd_armed_ = false;
   bool destroying_ = false;

@@ -17,7 +17,7 @@
 
 namespace ringlock::uring {
 
-class FutexWaitOp : public Operation {
+struct FutexWaitOp : Operation {
  public:
   // Bitset for StartFutexWait (FUTEX_WAIT_BITSET semantics): only wakes whose
   // bitset intersects it complete the wait. Native path only; the fallback
@@ -31,7 +31,7 @@ class FutexWaitOp : public Operation {
   __kernel_timespec deadline_{};  // absolute CLOCK_MONOTONIC, for LINK_TIMEOUT
 };
 
-class FutexWaitvOp : public FutexWaitOp {
+struct FutexWaitvOp : FutexWaitOp {
  private:
   friend class EventLoop;
   std::vector<FutexWaitv> entries_;  // op-owned copy the kernel reads at submit

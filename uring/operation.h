@@ -19,7 +19,7 @@ namespace ringlock::uring {
 
 class EventLoop;
 
-class Operation {
+struct Operation {
  public:
   Operation() = default;
   Operation(const Operation&) = delete;

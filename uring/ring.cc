@@ -86,20 +86,20 @@ bool Probe::futex_wake() const { return Supports(kOpFutexWake); }
 bool Probe::futex_waitv() const { return Supports(kOpFutexWaitv); }
 
 absl::StatusOr<Ring> Ring::Create(const RingOptions& options) {
+  // Most to least capable; see ring.h for why each flag is wanted.
   const uint32_t kTries[] = {
       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-          IORING_SETUP_SUBMIT_ALL,
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL,
-      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+          IORING_SETUP_SUBMIT_ALL,                                      // 6.1
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+          IORING_SETUP_SUBMIT_ALL,                                      // 6.0
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,              // 5.19
       0,
   };
   Ring ring;
   int err = EINVAL;
   for (uint32_t flags : kTries) {
-    if (!options.single_issuer) flags &= ~IORING_SETUP_SINGLE_ISSUER;
-    if (!(flags & IORING_SETUP_SINGLE_ISSUER) || !options.defer_taskrun) {
-      flags &= ~IORING_SETUP_DEFER_TASKRUN;  // DEFER requires SINGLE_ISSUER.
-    }
+    if ((flags & IORING_SETUP_SINGLE_ISSUER) && !options.single_issuer) continue;
+    if ((flags & IORING_SETUP_DEFER_TASKRUN) && !options.defer_taskrun) continue;
     io_uring_params p{};
     p.flags = flags;
     if (options.cq_entries != 0) {
@@ -176,15 +176,22 @@ void Ring::DrainToBacklog() {
   io_uring_cq_advance(&ring_, n);
 }
 
-int Ring::SubmitImpl(bool wait) {
+int Ring::SubmitImpl(SubmitMode mode) {
+  const bool wait = mode == SubmitMode::kWait;
   for (;;) {
     int r;
-    if (wait) {
-      r = io_uring_submit_and_wait(&ring_, 1);
-    } else if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) {
-      r = io_uring_submit_and_get_events(&ring_);
-    } else {
-      r = io_uring_submit(&ring_);
+    switch (mode) {
+      case SubmitMode::kWait:
+        r = io_uring_submit_and_wait(&ring_, 1);
+        break;
+      case SubmitMode::kGetEvents:
+        // Always enters with IORING_ENTER_GETEVENTS, so task work deferred
+        // by DEFER_TASKRUN / COOP_TASKRUN runs and posts its CQEs.
+        r = io_uring_submit_and_get_events(&ring_);
+        break;
+      default:
+        r = io_uring_submit(&ring_);
+        break;
     }
     if (r >= 0) return r;
     if (r == -EINTR) {
@@ -208,7 +215,7 @@ io_uring_sqe* Ring::GetSqe() {
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
     // SQ full: hand the queued SQEs to the kernel and retry.
-    int r = SubmitImpl(/*wait=*/false);
+    int r = SubmitImpl(SubmitMode::kSubmit);
     if (r < 0 && r != -EAGAIN) {
       std::fprintf(stderr, "ringlock: io_uring submit failed: %s\n",
                    std::strerror(-r));
@@ -217,23 +224,19 @@ io_uring_sqe* Ring::GetSqe() {
   }
 }
 
-int Ring::Submit() { return SubmitImpl(/*wait=*/false); }
+int Ring::Submit() { return SubmitImpl(SubmitMode::kSubmit); }
 
 int Ring::SubmitAndWait() {
   if (!backlog_.empty()) {
-    SubmitImpl(/*wait=*/false);
+    SubmitImpl(SubmitMode::kSubmit);
     return 0;
   }
-  int r = SubmitImpl(/*wait=*/true);
+  int r = SubmitImpl(SubmitMode::kWait);
   return r < 0 ? r : 0;
 }
 
 int Ring::SubmitAndGetEvents() {
-  int r = SubmitImpl(/*wait=*/false);
-  if (r >= 0 && !(setup_flags_ & IORING_SETUP_DEFER_TASKRUN) &&
-      io_uring_cq_has_overflow(&ring_)) {
-    io_uring_get_events(&ring_);  // Flush the kernel's overflow list.
-  }
+  int r = SubmitImpl(SubmitMode::kGetEvents);
   return r < 0 ? r : 0;
 }
 

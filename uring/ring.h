@@ -14,10 +14,11 @@
 //      with IPIs/task-work in the middle of its own work; it batches instead.
 //      SUBMIT_ALL keeps submitting past an SQE that fails early, so one bad
 //      SQE never leaves the rest stranded in the SQ.
-//   2. COOP_TASKRUN | SUBMIT_ALL                     (Linux >= 5.19)
-//      Same idea without the single-issuer restriction: no forced IPI; task
-//      work runs at the next kernel entry.
-//   3. no flags                                       (Linux >= 5.5)
+//   2. SINGLE_ISSUER | COOP_TASKRUN | SUBMIT_ALL     (Linux >= 6.0)
+//   3. COOP_TASKRUN | SUBMIT_ALL                     (Linux >= 5.19)
+//      Same idea without deferral: no forced IPI to the owner; task work
+//      runs at its next kernel entry.
+//   4. no flags                                       (Linux >= 5.5)
 //   RingOptions can disable SINGLE_ISSUER/DEFER_TASKRUN (e.g. when a ring is
 //   created on one thread and driven from another).
 //
@@ -48,7 +49,9 @@
 namespace ringlock::uring {
 
 struct RingOptions {
-  // SQ entries (rounded up to a power of two by the kernel).
+  // SQ entries (rounded up to a power of two by the kernel). 256 holds a
+  // burst of 128 wakes (the FUTEX_WAITV maximum) plus the I/O in flight
+  // without an early submit; a full SQ only costs an extra submit.
   uint32_t sq_entries = 256;
   // CQ entries; 0 = kernel default (2 * sq_entries).
   uint32_t cq_entries = 0;
@@ -105,8 +108,9 @@ class Ring {
   // 0 or a fatal -errno. EINTR is retried.
   int SubmitAndWait();
 
-  // Submits and, with DEFER_TASKRUN, runs pending completion task work so
-  // that finished operations become reapable, without blocking.
+  // Submits and enters the kernel with GETEVENTS without blocking, so that
+  // completion task work deferred by DEFER_TASKRUN/COOP_TASKRUN runs and
+  // overflowed CQEs are flushed: everything finished becomes reapable.
   int SubmitAndGetEvents();
 
   // Calls `fn` for up to `max` completions (backlog first, then the CQ) and
@@ -129,7 +133,8 @@ class Ring {
   Ring() = default;
   // Moves every visible CQE into backlog_ (to let the kernel post more).
   void DrainToBacklog();
-  int SubmitImpl(bool wait);
+  enum class SubmitMode { kSubmit, kGetEvents, kWait };
+  int SubmitImpl(SubmitMode mode);
 
   io_uring ring_{};
   bool valid_ = false;

@@ -80,18 +80,29 @@ char ThreadState(pid_t tid) {
   return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
 }
 
-class EventLoopTest : public ::testing::TestWithParam<FutexMode> {
+// The suite runs against: native futex SQEs on a DEFER_TASKRUN ring, the
+// same on a COOP_TASKRUN ring, and the futex_waitv(2) fallback.
+struct LoopConfig {
+  FutexMode mode;
+  bool defer_taskrun;
+};
+
+class EventLoopTest : public ::testing::TestWithParam<LoopConfig> {
  protected:
+  EventLoopOptions Options() const {
+    return {.mode = GetParam().mode, .defer_taskrun = GetParam().defer_taskrun};
+  }
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventLoop>> l =
-        EventLoop::Create({.mode = GetParam()});
-    if (!l.ok() && GetParam() == FutexMode::kNative &&
+    absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(Options());
+    if (!l.ok() && GetParam().mode == FutexMode::kNative &&
         absl::IsUnimplemented(l.status())) {
       GTEST_SKIP() << l.status();
     }
     ASSERT_TRUE(l.ok()) << l.status();
     loop_ = std::move(*l);
-    ASSERT_EQ(loop_->native_futex(), GetParam() == FutexMode::kNative);
+    ASSERT_EQ(loop_->native_futex(), GetParam().mode == FutexMode::kNative);
+    ASSERT_EQ(bool(loop_->ring().setup_flags() & IORING_SETUP_DEFER_TASKRUN),
+              GetParam().defer_taskrun);
   }
   void TearDown() override { loop_.reset(); }
   std::unique_ptr<EventLoop> loop_;
@@ -141,6 +152,18 @@ TEST_P(EventLoopTest, FutexWaitDeadlineIsEtimedout) {
   loop_->StartOperation(&nop, [](io_uring_sqe* s) { io_uring_prep_nop(s); });
   loop_->RunUntil([&] { return nop.calls > 0; });
   EXPECT_EQ(op.calls.load(), 1);
+}
+
+TEST_P(EventLoopTest, FutexWaitDeadlineExtremes) {
+  std::atomic<uint32_t> word{0};
+  RecordingWait past, forever;
+  loop_->StartFutexWait(&past, &word, 0, kPriv, absl::InfinitePast());
+  loop_->StartFutexWait(&forever, &word, 0, kPriv, absl::InfiniteFuture());
+  loop_->RunUntil([&] { return past.done(); });
+  EXPECT_EQ(past.res, -ETIMEDOUT);
+  loop_->Cancel(&forever);
+  loop_->RunUntil([&] { return forever.done(); });
+  EXPECT_EQ(forever.res, -ECANCELED);
 }
 
 TEST_P(EventLoopTest, FutexWaitWokenBeforeDeadline) {
@@ -302,6 +325,36 @@ TEST_P(EventLoopTest, ManyWaitsBeyondOneFutexWaitv) {
   }
 }
 
+// Ping-pong through one word between the loop (queued wakes, async waits)
+// and a thread in futex(2): any lost wakeup hangs the test.
+TEST_P(EventLoopTest, PingPongWithFutexSyscallThread) {
+  constexpr uint32_t kRounds = 1000;
+  std::atomic<uint32_t> word{0};
+  std::thread peer([&] {
+    for (uint32_t i = 0; i < kRounds; ++i) {
+      uint32_t v;
+      while ((v = word.load(std::memory_order_acquire)) != 2 * i + 1) {
+        syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+      }
+      word.store(2 * i + 2, std::memory_order_release);
+      FutexWake(&word, 1);
+    }
+  });
+  for (uint32_t i = 0; i < kRounds; ++i) {
+    word.store(2 * i + 1, std::memory_order_release);
+    loop_->QueueFutexWake(&word, 1, kPriv);
+    for (;;) {
+      uint32_t v = word.load(std::memory_order_acquire);
+      if (v == 2 * i + 2) break;
+      RecordingWait op;
+      loop_->StartFutexWait(&op, &word, v, kPriv);
+      loop_->RunUntil([&] { return op.done(); });
+      ASSERT_TRUE(op.res == 0 || op.res == -EAGAIN) << op.res;
+    }
+  }
+  peer.join();
+}
+
 TEST_P(EventLoopTest, PostFromOtherThreads) {
   constexpr int kPerThread = 2000;
   int count = 0;  // Only touched on the loop thread.
@@ -354,7 +407,9 @@ TEST_P(EventLoopTest, ReentrantRunUntil) {
 
 TEST_P(EventLoopTest, FullSubmissionQueueDropsNothing) {
   loop_.reset();
-  auto l = EventLoop::Create({.mode = GetParam(), .sq_entries = 4});
+  EventLoopOptions o = Options();
+  o.sq_entries = 4;
+  auto l = EventLoop::Create(o);
   ASSERT_TRUE(l.ok());
   loop_ = std::move(*l);
   std::vector<RecordingOp> ops(1000);
@@ -367,17 +422,22 @@ TEST_P(EventLoopTest, FullSubmissionQueueDropsNothing) {
 
 TEST_P(EventLoopTest, CompletionQueueOverflowLosesNothing) {
   loop_.reset();
-  auto l = EventLoop::Create({.mode = GetParam(), .sq_entries = 8, .cq_entries = 16});
+  EventLoopOptions o = Options();
+  o.sq_entries = 8;
+  o.cq_entries = 16;
+  auto l = EventLoop::Create(o);
   ASSERT_TRUE(l.ok());
   loop_ = std::move(*l);
   std::vector<RecordingOp> ops(2000);
   // All submitted in one step: far more completions than CQ entries.
+  bool started = false;
   loop_->Post([&] {
     for (auto& op : ops) {
       loop_->StartOperation(&op, [](io_uring_sqe* s) { io_uring_prep_nop(s); });
     }
+    started = true;
   });
-  loop_->RunUntil([&] { return !ops.back().calls == 0 && loop_->in_flight() == 0; });
+  loop_->RunUntil([&] { return started && loop_->in_flight() == 0; });
   for (auto& op : ops) EXPECT_EQ(op.calls, 1);
 }
 
@@ -426,14 +486,18 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
   close(fds[1]);
 }
 
-std::string ModeName(const ::testing::TestParamInfo<FutexMode>& info) {
-  return info.param == FutexMode::kNative ? "Native" : "Fallback";
+std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
+  std::string name =
+      info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
+  return name + (info.param.defer_taskrun ? "" : "CoopTaskrun");
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, EventLoopTest,
-                         ::testing::Values(FutexMode::kNative,
-                                           FutexMode::kFallback),
-                         ModeName);
+INSTANTIATE_TEST_SUITE_P(
+    Modes, EventLoopTest,
+    ::testing::Values(LoopConfig{FutexMode::kNative, true},
+                      LoopConfig{FutexMode::kFallback, true},
+                      LoopConfig{FutexMode::kNative, false}),
+    ConfigName);
 
 TEST(EventLoopCreateTest, AutoPicksNativeHere) {
   auto l = EventLoop::Create();

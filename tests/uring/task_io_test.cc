@@ -161,6 +161,40 @@ TEST_P(TaskIoTest, DestroyingSuspendedTaskCancelsItsRead) {
   close(p[1]);
 }
 
+// Every kind of pending awaiter can be abandoned without hanging the
+// synchronous cancel or leaking its state.
+TEST_P(TaskIoTest, AbandonSleepRecvAccept) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(ls, 4), 0);
+  {
+    Task<int> sleep = [](EventLoop& l) -> Task<int> {
+      co_return co_await SleepFor(l, absl::Hours(1));
+    }(*loop_);
+    Task<int> recv = [](EventLoop& l, int fd) -> Task<int> {
+      char buf[8];
+      co_return co_await Recv(l, fd, buf, sizeof(buf));
+    }(*loop_, sv[0]);
+    Task<int> accept = [](EventLoop& l, int fd) -> Task<int> {
+      co_return co_await Accept(l, fd);
+    }(*loop_, ls);
+    sleep.handle().resume();
+    recv.handle().resume();
+    accept.handle().resume();
+    loop_->Poll();
+    EXPECT_EQ(loop_->in_flight(), 3u);
+  }
+  loop_->RunUntil([&] { return loop_->in_flight() == 0; });
+  close(sv[0]);
+  close(sv[1]);
+  close(ls);
+}
+
 TEST_P(TaskIoTest, LoopDestructionDestroysSpawnedTasks) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
