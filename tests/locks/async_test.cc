@@ -95,11 +95,14 @@ TEST_P(AsyncTest, TimedLockReportsDeadlineExceeded) {
 TEST_P(AsyncTest, TimedLockSucceedsWhenReleased) {
   auto loop = MakeLoop();
   Mutex mu;
-  mu.lock();
+  Event locked;
   std::thread releaser([&] {
+    mu.lock();
+    locked.set();
     std::this_thread::sleep_for(milliseconds(20));
     mu.unlock();
   });
+  locked.wait();
   auto task = [&]() -> Task<bool> {
     auto r = co_await mu.lock_async_for(*loop, std::chrono::seconds(30));
     co_return r.ok() && r->owns_lock();
@@ -269,13 +272,15 @@ TEST_P(AsyncTest, CondVarTimedWaitTimesOutHoldingTheLock) {
 TEST_P(AsyncTest, WaitAnyAsyncTakesTheFirstReleased) {
   auto loop = MakeLoop();
   Mutex a, b;
-  Event stop;
+  Event stop, b_locked;
   a.lock();
-  b.lock();
   std::thread releaser([&] {
+    b.lock();
+    b_locked.set();
     std::this_thread::sleep_for(milliseconds(20));
     b.unlock();
   });
+  b_locked.wait();
   auto task = [&]() -> Task<int> {
     // GCC 12 cannot keep a braced list alive across co_await: name it.
     const std::vector<Waitable> ws = {Lock(a), Lock(b), Take(stop)};
