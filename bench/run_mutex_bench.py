@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Runs //bench:mutex_bench with repetitions and prints the README's Markdown table.
 
-    bench/run_mutex_bench.py                  # build, run 5 repetitions, print
-    bench/run_mutex_bench.py -r 9 -o out.json # more repetitions, keep the JSON
+    bench/run_mutex_bench.py                  # build, run 7 repetitions, print
+    bench/run_mutex_bench.py -r 11 -o out.json # more repetitions, keep the JSON
     bench/run_mutex_bench.py --from out.json  # re-print a saved run
 
-Every figure is the median over repetitions of one run of one binary, so the
+Every figure is the median (or with --best, the best) over repetitions of one
+run of one binary, repetitions of all benchmarks randomly interleaved, so the
 ratios compare locks measured under the same machine conditions. "±" is the
 coefficient of variation over the repetitions: a noise gauge, not an error bar.
 """
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,8 +66,14 @@ def run(args):
     cmd = [
         os.path.join(ROOT, "bazel-bin/bench/mutex_bench"),
         f"--benchmark_repetitions={args.repetitions}",
-        "--benchmark_report_aggregates_only=true",
+        # The JSON keeps every repetition (the script takes medians and best
+        # itself); the console shows only the aggregates.
+        "--benchmark_display_aggregates_only=true",
         f"--benchmark_min_time={args.min_time}",
+        # Repetitions of all benchmarks run in random order, so a burst of
+        # load from another job on the machine hits every lock alike instead
+        # of all repetitions of one lock.
+        "--benchmark_enable_random_interleaving=true",
         f"--benchmark_out={out}",
         "--benchmark_out_format=json",
     ] + args.benchmark_args
@@ -75,37 +83,60 @@ def run(args):
 
 
 def load(path):
-    """Returns (context, {(kind, lock, inside, threads): {aggregate: entry}})."""
+    """Returns (context, {(kind, lock, inside, threads): [one dict per repetition]})."""
     with open(path) as f:
         data = json.load(f)
     results = {}
+    # Runs saved with --benchmark_report_aggregates_only hold no repetitions:
+    # fall back to their median aggregates.
+    has_reps = any(b.get("run_type") == "iteration" for b in data["benchmarks"])
     for b in data["benchmarks"]:
         m = NAME_RE.match(b.get("run_name", b["name"]))
-        if not m or b.get("run_type") != "aggregate":
+        if not m:
+            continue
+        if has_reps and b.get("run_type") != "iteration":
+            continue
+        if not has_reps and b.get("aggregate_name") != "median":
             continue
         kind, lock, inside, _, threads = m.groups()
         key = (kind, lock, int(inside or 0), int(threads or 1))
-        results.setdefault(key, {})[b["aggregate_name"]] = b
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        # The pair is single-threaded: its CPU time leaves out the time the
+        # thread sat preempted by other jobs, which its wall time does not.
+        # Throughput is all threads' acquisitions per second of wall time;
+        # cpu_ns is all threads' CPU time (spinning included) per acquisition.
+        results.setdefault(key, []).append(
+            {"ns": b["cpu_time"] * scale, "mops": b.get("items_per_second", 0) / 1e6,
+             "cpu_ns": b["cpu_time"] * scale})
     return data["context"], results
 
 
+# STAT picks the figure the tables show: the median over repetitions, or with
+# --best the best repetition (least disturbed by other jobs on the machine).
+STAT = "median"
+
+
+def pick(values, higher_is_better):
+    if not values:
+        return None
+    if STAT == "best":
+        return max(values) if higher_is_better else min(values)
+    return statistics.median(values)
+
+
 def pair_ns(res, lock):
-    e = res.get(("Pair", lock, 0, 1), {})
-    med = e.get("median")
-    return med["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[med["time_unit"]] if med else None
+    return pick([r["ns"] for r in res.get(("Pair", lock, 0, 1), [])], False)
 
 
 def mops(res, lock, inside, threads):
-    e = res.get(("Contended", lock, inside, threads), {})
-    med = e.get("median")
-    return med["items_per_second"] / 1e6 if med else None
+    return pick([r["mops"] for r in res.get(("Contended", lock, inside, threads), [])], True)
 
 
 def cv(res, key, field):
-    c = res.get(key, {}).get("cv")
-    if c is None:
+    values = [r["ns" if field == "real_time" else "mops"] for r in res.get(key, [])]
+    if len(values) < 2 or statistics.mean(values) == 0:
         return None
-    return c.get(field)
+    return statistics.stdev(values) / statistics.mean(values)
 
 
 def fmt(x, digits=1):
@@ -121,7 +152,8 @@ def report(ctx, res, mach, reps):
     date = ctx.get("date", datetime.datetime.utcnow().isoformat())
     lines.append(f"Machine: {mach['nproc']} vCPU, {mach['cpu']}, Linux {mach['kernel']}; "
                  f"load average at start {mach['load']}.  ")
-    lines.append(f"Run: {date}, median of {reps} repetitions "
+    what = "median" if STAT == "median" else "best"
+    lines.append(f"Run: {date}, {what} of {reps} repetitions, randomly interleaved "
                  f"(±: coefficient of variation over the repetitions).")
     for inside, outside, label in SECTIONS:
         lines.append("")
@@ -139,6 +171,21 @@ def report(ctx, res, mach, reps):
             if all(c.startswith("–") for c in row[2:]) and row[1].startswith("–"):
                 continue
             lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("**CPU time per acquisition** (ns, all threads' CPU including spinning, "
+                 "short | long critical section): less disturbed by other jobs than wall-clock "
+                 "throughput, and it shows what spinning costs")
+    lines.append("")
+    lines.append("| lock | " + " | ".join(f"{t}T short" for t in THREADS) + " | " +
+                 " | ".join(f"{t}T long" for t in THREADS) + " |")
+    lines.append("|---|" + "---|" * (2 * len(THREADS)))
+    for key, name in LOCKS:
+        row = [name]
+        for inside, _, _ in SECTIONS:
+            for t in THREADS:
+                row.append(fmt(pick([r["cpu_ns"] for r in res.get(("Contended", key, inside, t), [])],
+                                    False)))
+        lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines.append(f"**ringlock::Mutex ÷ peer, same run** (pair: time ratio, lower is better; "
                  f"throughput: ratio, higher is better)")
@@ -195,16 +242,22 @@ def verdict(ok, tie=False):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-r", "--repetitions", type=int, default=5)
-    p.add_argument("--min-time", default="0.5", help="--benchmark_min_time per repetition, seconds")
+    p.add_argument("-r", "--repetitions", type=int, default=7)
+    p.add_argument("--min-time", default="0.3", help="--benchmark_min_time per repetition, seconds")
     p.add_argument("-o", "--out", help="keep the benchmark JSON here")
     p.add_argument("--from", dest="from_json", help="print the table of a saved JSON run; do not run")
+    p.add_argument("--best", action="store_true",
+                   help="show the best repetition instead of the median")
     p.add_argument("benchmark_args", nargs="*", help="passed to the binary (after --)")
     args = p.parse_args()
+    global STAT
+    STAT = "best" if args.best else "median"
     mach = machine()
     path = args.from_json or run(args)
     ctx, res = load(path)
-    reps = max((e.get("median", {}).get("repetitions", 0) for e in res.values()), default=0)
+    reps = max((len(v) for v in res.values()), default=0)
+    if reps == 1:  # aggregates only: the context says how many repetitions
+        reps = args.repetitions
     if args.from_json:
         mach["load"] = " ".join(f"{x:.2f}" for x in ctx.get("load_avg", [])) or "unknown"
     print(report(ctx, res, mach, reps or args.repetitions))
