@@ -11,7 +11,15 @@
 //                             state, unlocks, then runs 20 LCG steps on
 //                             thread-local state. items_per_second = lock
 //                             acquisitions per second of wall time, all
-//                             threads together.
+//                             threads together, as Google Benchmark computes
+//                             it: over the *mean* of the threads' wall times
+//                             (the brief's methodology). span_Mops = the same
+//                             acquisitions over the span from the first
+//                             thread's start to the last thread's end: with an
+//                             unfair lock, threads finish their fixed
+//                             iteration counts at different times and the
+//                             mean understates the real duration, by up to
+//                             (n+1)/2n when the threads ran one after another.
 //   BM_Contended<L, 200, 20>  the same with a 200-step critical section: long
 //                             enough that waiters must park (the futex
 //                             sleep/wake regime), not just spin.
@@ -28,7 +36,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -136,7 +146,18 @@ struct alignas(64) Shared {
   L mu;
   uint64_t state = 1;  // guarded by mu: the LCG the critical section advances
   uint64_t count = 0;  // guarded by mu: plain counter, checks mutual exclusion
+  // Span of the timed loop over all threads (steady_clock ns), and how many
+  // threads have posted theirs; thread 0 reads and resets them after a run.
+  std::atomic<int64_t> first_start{INT64_MAX};
+  std::atomic<int64_t> last_end{0};
+  std::atomic<int> posted{0};
 };
+
+inline int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 template <class L, int kInside, int kOutside>
 void BM_Contended(benchmark::State& state) {
@@ -148,16 +169,40 @@ void BM_Contended(benchmark::State& state) {
     shared.count = 0;
   }
   uint64_t local = 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(state.thread_index());
+  int64_t start = 0, end = 0;
+  benchmark::IterationCount i = 0;
   for (auto _ : state) {
+    // Timestamps of this thread's first and last iteration, inside the loop:
+    // after it, the threads wait for each other at Google Benchmark's barrier.
+    if (i == 0) start = SteadyNanos();
     shared.mu.lock();
     shared.state = Lcg(shared.state, kInside);
     ++shared.count;
     shared.mu.unlock();
     local = Lcg(local, kOutside);
+    if (++i == state.max_iterations) end = SteadyNanos();
   }
   benchmark::DoNotOptimize(local);
   state.SetItemsProcessed(state.iterations());
+  {
+    int64_t v = shared.first_start.load();
+    while (start < v && !shared.first_start.compare_exchange_weak(v, start)) {
+    }
+    v = shared.last_end.load();
+    while (end > v && !shared.last_end.compare_exchange_weak(v, end)) {
+    }
+    shared.posted.fetch_add(1);
+  }
   if (state.thread_index() == 0) {
+    while (shared.posted.load() != state.threads()) {
+    }
+    const double span_s = static_cast<double>(shared.last_end.load() - shared.first_start.load()) / 1e9;
+    // Set by thread 0 only; the default counter flag sums over threads.
+    state.counters["span_Mops"] =
+        static_cast<double>(state.iterations()) * state.threads() / span_s / 1e6;
+    shared.first_start.store(INT64_MAX);
+    shared.last_end.store(0);
+    shared.posted.store(0);
     // The closing barrier has passed: every thread's increments are done.
     const uint64_t expected = static_cast<uint64_t>(state.iterations()) * state.threads();
     if (shared.count != expected) {

@@ -107,7 +107,7 @@ def load(path):
         # cpu_ns is all threads' CPU time (spinning included) per acquisition.
         results.setdefault(key, []).append(
             {"ns": b["cpu_time"] * scale, "mops": b.get("items_per_second", 0) / 1e6,
-             "cpu_ns": b["cpu_time"] * scale})
+             "cpu_ns": b["cpu_time"] * scale, "span": b.get("span_Mops")})
     return data["context"], results
 
 
@@ -130,6 +130,11 @@ def pair_ns(res, lock):
 
 def mops(res, lock, inside, threads):
     return pick([r["mops"] for r in res.get(("Contended", lock, inside, threads), [])], True)
+
+
+def span(res, lock, inside, threads):
+    return pick([r["span"] for r in res.get(("Contended", lock, inside, threads), [])
+                 if r.get("span") is not None], True)
 
 
 def cv(res, key, field):
@@ -170,6 +175,19 @@ def report(ctx, res, mach, reps):
                            noise(cv(res, ("Contended", key, inside, t), "items_per_second")))
             if all(c.startswith("–") for c in row[2:]) and row[1].startswith("–"):
                 continue
+            lines.append("| " + " | ".join(row) + " |")
+    if any(r.get("span") is not None for v in res.values() for r in v):
+        lines.append("")
+        lines.append("**Throughput over the whole span** (Mops/s: acquisitions from the first "
+                     "thread's start to the last thread's end; Google Benchmark's items_per_second "
+                     "above divides by the threads' mean time instead, which flatters unfair locks)")
+        lines.append("")
+        lines.append("| lock | " + " | ".join(f"{t}T short" for t in THREADS) + " | " +
+                     " | ".join(f"{t}T long" for t in THREADS) + " |")
+        lines.append("|---|" + "---|" * (2 * len(THREADS)))
+        for key, name in LOCKS:
+            row = [name] + [fmt(span(res, key, inside, t)) for inside, _, _ in SECTIONS
+                            for t in THREADS]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines.append("**CPU time per acquisition** (ns, all threads' CPU including spinning, "
@@ -223,6 +241,9 @@ def report(ctx, res, mach, reps):
         if t >= 2:
             rs = ratio(mine, peers.get("StdMutex"))
             parts.append(f"{fmt(rs, 2)}x std::mutex (≥1.5x: {verdict(rs is not None and rs >= 1.5)})")
+            ss = ratio(span(res, SUBJECT, 10, t), span(res, "StdMutex", 10, t))
+            if ss is not None:
+                parts.append(f"over the span {fmt(ss, 2)}x std::mutex")
         rb = ratio(mine, peers[best])
         parts.append(f"{fmt(rb, 2)}x best peer {dict(LOCKS)[best]} (≥1x: {verdict(rb >= 1.0, rb >= TIE)})")
         lines.append(f"- {t}T: {fmt(mine)} Mops/s = " + "; ".join(parts))
