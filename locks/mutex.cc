@@ -41,8 +41,13 @@ bool BasicMutex<kScope>::try_lock_until_deadline(Deadline deadline) {
 }
 
 template <FutexScope kScope>
-void BasicMutex<kScope>::UnlockSlow(uint32_t w) {
-  internal::WakeOneIfUnattended<kScope>(word_, w);
+void BasicMutex<kScope>::UnlockSlow() {
+  internal::WakeOneIfUnattended<kScope>(word_, word_.load(std::memory_order_relaxed));
+}
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::ReleaseToStarving() {
+  if (word_.fetch_sub(kLocked, std::memory_order_release) != kLocked) UnlockSlow();
 }
 
 template class BasicMutex<FutexScope::kPrivate>;

@@ -32,13 +32,14 @@
 //
 // | state (L,W,S,N)     | meaning                      | transitions                      |
 // |---------------------|------------------------------|----------------------------------|
-// | 0,0,0,0             | free                         | lock: CAS -> 1,0,0,0             |
+// | 0,0,0,0             | free                         | lock: L=1 (lock bts)             |
 // | 1,0,0,0             | held, nobody waits           | unlock: -> 0,0,0,0, no syscall   |
 // | 1,w,s,n>0           | held, n waiters              | unlock: L=0, then if W=0: W=1 and|
 // |                     |                              | wake 1 (starving ones if s>0)    |
 // | 0,1,s,n>0           | free, a woken waiter runs    | it takes it: L=1,W=0,N-1(,S-1)   |
-// | 0,0,0,n>0           | free, waiters asleep         | a newcomer barges: L=1           |
+// | 0,w,0,n>0           | free, waiters asleep         | a newcomer barges: L=1 (bts)     |
 // | 0,0,s>0,n           | transient only (INV2)        | whoever made it wakes: W=1       |
+// | 1,w,s>0,n           | a newcomer's bts hit S>0     | it unlocks at once (INV4)        |
 //
 // Who wakes whom: the unlocker that finds N>0 and W=0 sets W and wakes one
 // sleeper (bitset kStarvingBit when S>0, else any). The woken waiter clears W
@@ -51,7 +52,8 @@
 //   INV3  If W=1 then some waiter counted in N will run OnWake: it was woken,
 //         or the CAS that set W changed the word under its not-yet-armed
 //         sleep so the kernel returns EAGAIN to it at once.
-//   INV4  While S>0 only starving waiters may set L.
+//   INV4  While S>0 only starving waiters keep L: a newcomer whose bts finds
+//         S>0 unlocks again at once, waking a starving waiter.
 // INV2 + INV3 are the no-lost-wakeup argument: every time the lock is free
 // with waiters, one waiter is awake or about to be.
 //
@@ -72,6 +74,7 @@
 
 #include <mutex>
 
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "locks/futex.h"
@@ -118,9 +121,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    uint32_t expected = 0;
-    if (word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                      std::memory_order_relaxed)) {
+    if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
       internal::TsanMutexAcquired(this);
     } else {
       LockSlow();  // annotates where it acquires
@@ -153,9 +154,9 @@ class ABSL_LOCKABLE BasicMutex {
     RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) & kLocked) == 0, Name(),
                        "unlock() of a mutex that is not locked");
     internal::TsanMutexPreUnlock(this, 0);
-    const uint32_t old = word_.fetch_sub(kLocked, std::memory_order_release);
-    RINGLOCK_MISUSE_IF((old & kLocked) == 0, Name(), "unlock() of a mutex that is not locked");
-    if (old != kLocked) UnlockSlow(old - kLocked);
+    // Comparing with kLocked (rather than using the old value) lets the
+    // compiler emit `lock sub` + `jne`; the slow path reloads the word.
+    if (word_.fetch_sub(kLocked, std::memory_order_release) != kLocked) UnlockSlow();
     internal::TsanMutexPostUnlock(this, 0);
   }
 
@@ -208,19 +209,25 @@ class ABSL_LOCKABLE BasicMutex {
  private:
   friend class internal::MutexAcquisition<kScope>;
 
-  bool TryLockImpl() {
-    uint32_t w = word_.load(std::memory_order_relaxed);
-    while ((w & (kLocked | kStarvingMask)) == 0) {
-      if (word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
-                                      std::memory_order_relaxed)) {
-        return true;
-      }
+  bool TryLockImpl() { return TrySetLockedBit(); }
+
+  // The fast path: one `lock bts`. It takes a free lock whatever waiters are
+  // registered (N and W stay as they are), so while others sleep the running
+  // thread stays on the fast path; a CAS from 0 would send it to the slow
+  // path whenever N > 0. If starving waiters exist (INV4), the lock is
+  // handed straight back through unlock(), which wakes one of them.
+  bool TrySetLockedBit() {
+    if (word_.fetch_or(kLocked, std::memory_order_acquire) & kLocked) return false;
+    if (ABSL_PREDICT_FALSE(word_.load(std::memory_order_relaxed) & kStarvingMask)) {
+      ReleaseToStarving();
+      return false;
     }
-    return false;
+    return true;
   }
 
   void LockSlow();
-  void UnlockSlow(uint32_t w);
+  void UnlockSlow();
+  void ReleaseToStarving();
 
   std::atomic<uint32_t> word_{0};
 };

@@ -170,6 +170,9 @@ TEST_P(AsyncTest, DestroyedWaiterPassesAutoResetSetOn) {
   Task<void> task = waiter();
   task.handle().resume();  // arms the FUTEX_WAIT (registered: N=1)
   loop->Poll();            // submits it
+  // In fallback mode the loop's helper thread arms it: give it time, so
+  // the coroutine is the older sleeper.
+  std::this_thread::sleep_for(milliseconds(20));
   std::atomic<bool> thread_got{false};
   std::thread t([&] {
     ev.wait();
@@ -202,6 +205,7 @@ TEST_P(AsyncTest, DestroyedWaiterPassesMutexWakeOn) {
   Task<void> task = waiter();
   task.handle().resume();
   loop->Poll();
+  std::this_thread::sleep_for(milliseconds(20));  // let a fallback helper arm it
   std::atomic<bool> thread_got{false};
   std::thread t([&] {
     mu.lock();

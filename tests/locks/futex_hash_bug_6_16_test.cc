@@ -12,7 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "locks/event.h"
-#include "locks/mutex.h"
+#include "locks/semaphore.h"
 #include "uring/event_loop.h"
 #include "uring/task.h"
 
@@ -24,8 +24,8 @@ uring::Task<void> WaitFor(Event& ev, uring::EventLoop& loop, bool& done) {
   done = true;
 }
 
-uring::Task<void> LockThenFlag(Mutex& mu, uring::EventLoop& loop, bool& done) {
-  auto guard = co_await mu.lock_async(loop);
+uring::Task<void> AcquireThenFlag(Semaphore& sem, uring::EventLoop& loop, bool& done) {
+  co_await sem.acquire_async(loop);
   done = true;
 }
 
@@ -66,13 +66,12 @@ TEST(FutexHashBug616Test, EventWaitArmedBeforeFirstThreadIsWoken) {
             0);
 }
 
-TEST(FutexHashBug616Test, MutexWaitArmedBeforeFirstThreadIsWoken) {
+TEST(FutexHashBug616Test, SemaphoreWaitArmedBeforeFirstThreadIsWoken) {
   EXPECT_EQ(RunInFreshProcess([] {
-              static Mutex mu;
-              mu.lock();
+              static Semaphore sem(0);
               return ChildScenario(
-                  [](uring::EventLoop& l, bool& d) { return LockThenFlag(mu, l, d); },
-                  [] { mu.unlock(); });
+                  [](uring::EventLoop& l, bool& d) { return AcquireThenFlag(sem, l, d); },
+                  [] { sem.release(); });
             }),
             0);
 }
