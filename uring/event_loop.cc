@@ -421,10 +421,12 @@ void EventLoop::WaitAndReap() {
 void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
   CheckOwner();
   FlushWakes();
+  ++run_depth_;
   while (!done()) {
     if (DispatchOne()) continue;
     WaitAndReap();
   }
+  --run_depth_;
 }
 
 void EventLoop::Run() {

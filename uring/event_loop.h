@@ -206,6 +206,11 @@ class EventLoop {
   // Queues a coroutine resumption as a dispatch step.
   void Schedule(std::coroutine_handle<> h);
 
+  // How many RunUntil / Run / RunUntilComplete calls are active on the
+  // owner thread (nesting depth). Lets a blocked waiter tell whether its
+  // completion arrived while a nested wait was running above it.
+  int run_depth() const { return run_depth_; }
+
   // Number of operations in flight (for tests and diagnostics).
   size_t in_flight() const { return ops_count_; }
 
@@ -245,6 +250,7 @@ class EventLoop {
   EventfdOp efd_op_{this};
   bool efd_armed_ = false;
   bool destroying_ = false;
+  int run_depth_ = 0;
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 
