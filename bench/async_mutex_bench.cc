@@ -1,0 +1,232 @@
+// bench/async_mutex_bench — two EventLoops on two threads, K coroutines each,
+// contending ONE lock with a short critical section (10 LCG steps inside,
+// 20 outside, as bench/mutex_bench). items_per_second = lock acquisitions/s.
+//
+// Peers, all in this run:
+//   Ringlock_LockAsync       co_await mu.lock_async(loop) on a ringlock::Mutex
+//                            (IORING_OP_FUTEX_WAIT when contended)
+//   Ringlock_RingBlocking    std::lock_guard<ringlock::Mutex> inside the
+//                            coroutines: the loop thread blocks in its ring
+//   EventfdMutex_Handoff     the obvious pre-6.7 async mutex: std::mutex-guarded
+//                            FIFO of waiters, each parked on its own eventfd
+//                            through uring::Read; unlock pops one, hands it the
+//                            lock and write(2)s its eventfd
+//   EventfdMutex_Barging     same, but unlock frees the lock and the woken
+//                            waiter retries (newcomers may barge)
+//   StdMutex_Blocking        std::lock_guard<std::mutex> inside the coroutines:
+//                            the loop thread blocks in futex(2)
+// Arg: K coroutines per loop. Manual time: from both loops ready to both done.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "bench/uring_bench_util.h"
+#include "locks/mutex.h"
+#include "uring/event_loop.h"
+#include "uring/io.h"
+#include "uring/task.h"
+
+namespace ringlock::bench {
+namespace {
+
+using uring::EventLoop;
+using uring::Task;
+
+constexpr int kInsideSteps = 10;
+constexpr int kOutsideSteps = 20;
+// Acquisitions per benchmark iteration, over both loops.
+constexpr int64_t kOpsPerIteration = 40000;
+
+// Data the lock protects.
+struct Protected {
+  uint64_t x = 1;
+  int64_t count = 0;
+};
+
+std::atomic<uint64_t> g_sink{0};
+
+// ---- The eventfd-based async mutex (the pre-6.7 design) --------------------
+class EventfdAsyncMutex {
+ public:
+  explicit EventfdAsyncMutex(bool handoff) : handoff_(handoff) {}
+
+  // True: the caller owns the lock. False: the caller was queued and must
+  // wait for its eventfd; with handoff it then owns the lock, without it
+  // must call TryLockOrEnqueue again.
+  bool TryLockOrEnqueue(int efd) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!locked_) {
+      locked_ = true;
+      return true;
+    }
+    waiters_.push_back(efd);
+    return false;
+  }
+
+  void Unlock() {
+    int efd;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (waiters_.empty()) {
+        locked_ = false;
+        return;
+      }
+      efd = waiters_.front();
+      waiters_.pop_front();
+      if (!handoff_) locked_ = false;  // else: ownership passes to the waiter
+    }
+    const uint64_t one = 1;
+    if (write(efd, &one, sizeof(one)) != sizeof(one)) std::abort();
+  }
+
+  bool handoff() const { return handoff_; }
+
+ private:
+  const bool handoff_;
+  std::mutex mu_;
+  bool locked_ = false;
+  std::deque<int> waiters_;
+};
+
+// ---- Workers ---------------------------------------------------------------
+
+Task<void> LockAsyncWorker(EventLoop& loop, Mutex& mu, Protected& p, int64_t iters,
+                           uint64_t seed) {
+  uint64_t local = seed;
+  for (int64_t i = 0; i < iters; ++i) {
+    {
+      std::unique_lock<Mutex> g = co_await mu.lock_async(loop);
+      p.x = Lcg(p.x, kInsideSteps);
+      ++p.count;
+    }
+    local = Lcg(local, kOutsideSteps);
+  }
+  g_sink.fetch_add(local, std::memory_order_relaxed);
+}
+
+template <class Lock>
+Task<void> BlockingWorker(Lock& mu, Protected& p, int64_t iters, uint64_t seed) {
+  uint64_t local = seed;
+  for (int64_t i = 0; i < iters; ++i) {
+    {
+      std::lock_guard<Lock> g(mu);
+      p.x = Lcg(p.x, kInsideSteps);
+      ++p.count;
+    }
+    local = Lcg(local, kOutsideSteps);
+  }
+  g_sink.fetch_add(local, std::memory_order_relaxed);
+  co_return;
+}
+
+Task<void> EventfdWorker(EventLoop& loop, EventfdAsyncMutex& mu, Protected& p, int64_t iters,
+                         uint64_t seed) {
+  const int efd = eventfd(0, EFD_CLOEXEC);
+  if (efd < 0) std::abort();
+  uint64_t local = seed;
+  for (int64_t i = 0; i < iters; ++i) {
+    while (!mu.TryLockOrEnqueue(efd)) {
+      uint64_t buf;
+      if (co_await uring::Read(loop, efd, &buf, sizeof(buf)) != sizeof(buf)) std::abort();
+      if (mu.handoff()) break;  // woken = owner
+    }
+    p.x = Lcg(p.x, kInsideSteps);
+    ++p.count;
+    mu.Unlock();
+    local = Lcg(local, kOutsideSteps);
+  }
+  close(efd);
+  g_sink.fetch_add(local, std::memory_order_relaxed);
+}
+
+enum class Kind { kLockAsync, kRingBlocking, kEventfdHandoff, kEventfdBarging, kStdMutex };
+
+// Runs one benchmark iteration: two loop threads, K coroutines each.
+// Returns the seconds between both loops being ready and both being done.
+double RunOnce(Kind kind, int k, Protected& p, Mutex& rmu, std::mutex& smu,
+               EventfdAsyncMutex& emu) {
+  const int64_t per_coroutine = kOpsPerIteration / 2 / k;
+  std::atomic<int> ready{0};
+  int64_t start[2], end[2];
+  auto body = [&](int t) {
+    auto loop_or = EventLoop::Create();
+    if (!loop_or.ok()) {
+      std::fprintf(stderr, "EventLoop::Create: %s\n", loop_or.status().ToString().c_str());
+      std::abort();
+    }
+    EventLoop& loop = **loop_or;
+    for (int c = 0; c < k; ++c) {
+      const uint64_t seed = 1000u * t + c + 1;
+      switch (kind) {
+        case Kind::kLockAsync:
+          loop.Spawn(LockAsyncWorker(loop, rmu, p, per_coroutine, seed));
+          break;
+        case Kind::kRingBlocking:
+          loop.Spawn(BlockingWorker(rmu, p, per_coroutine, seed));
+          break;
+        case Kind::kStdMutex:
+          loop.Spawn(BlockingWorker(smu, p, per_coroutine, seed));
+          break;
+        case Kind::kEventfdHandoff:
+        case Kind::kEventfdBarging:
+          loop.Spawn(EventfdWorker(loop, emu, p, per_coroutine, seed));
+          break;
+      }
+    }
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    start[t] = NowNs();
+    loop.Stop();
+    loop.Run();
+    end[t] = NowNs();
+  };
+  std::thread t0(body, 0), t1(body, 1);
+  t0.join();
+  t1.join();
+  return static_cast<double>(std::max(end[0], end[1]) - std::min(start[0], start[1])) * 1e-9;
+}
+
+void BM_Contended(benchmark::State& state, Kind kind) {
+  const int k = static_cast<int>(state.range(0));
+  Protected p;
+  Mutex rmu;
+  std::mutex smu;
+  EventfdAsyncMutex emu(/*handoff=*/kind == Kind::kEventfdHandoff);
+  int64_t ops = 0;
+  for (auto _ : state) {
+    state.SetIterationTime(RunOnce(kind, k, p, rmu, smu, emu));
+    ops += kOpsPerIteration / 2 / k * 2 * k;
+  }
+  if (p.count != ops) {
+    state.SkipWithError("lost increments: the lock is broken");
+    return;
+  }
+  state.SetItemsProcessed(ops);
+  state.counters["coroutines_per_loop"] = k;
+}
+
+void Args(benchmark::internal::Benchmark* b) {
+  b->ArgName("K")->Arg(1)->Arg(4)->Arg(16)->UseManualTime()->Unit(benchmark::kMillisecond)
+      ->MinTime(0.3);
+}
+
+BENCHMARK_CAPTURE(BM_Contended, Ringlock_LockAsync, Kind::kLockAsync)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Contended, Ringlock_RingBlocking, Kind::kRingBlocking)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Handoff, Kind::kEventfdHandoff)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Barging, Kind::kEventfdBarging)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Contended, StdMutex_Blocking, Kind::kStdMutex)->Apply(Args);
+
+}  // namespace
+}  // namespace ringlock::bench
+
+BENCHMARK_MAIN();
