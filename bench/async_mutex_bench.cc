@@ -169,11 +169,11 @@ int64_t ThreadCpuNs() {
 }
 
 // Adds both loop threads' CPU time during the window to *cpu_ns.
-double RunOnce(Kind kind, int k, Protected& p, Mutex& rmu, std::mutex& smu,
+double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex& smu,
                EventfdAsyncMutex& emu, int64_t* cpu_ns) {
   std::atomic<int> ready{0};
   std::atomic<bool> stop{false};
-  int64_t start[2], end[2], cpu[2];
+  int64_t start[2] = {}, end[2] = {}, cpu[2] = {};
   auto body = [&](int t) {
     auto loop_or = EventLoop::Create();
     if (!loop_or.ok()) {
@@ -200,7 +200,7 @@ double RunOnce(Kind kind, int k, Protected& p, Mutex& rmu, std::mutex& smu,
       }
     }
     ready.fetch_add(1);
-    while (ready.load() < 2) std::this_thread::yield();
+    while (ready.load() < loops) std::this_thread::yield();
     start[t] = NowNs();
     cpu[t] = ThreadCpuNs();
     loop.Stop();
@@ -208,17 +208,24 @@ double RunOnce(Kind kind, int k, Protected& p, Mutex& rmu, std::mutex& smu,
     end[t] = NowNs();
     cpu[t] = ThreadCpuNs() - cpu[t];
   };
-  std::thread t0(body, 0), t1(body, 1);
-  while (ready.load() < 2) std::this_thread::yield();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < loops; ++t) threads.emplace_back(body, t);
+  while (ready.load() < loops) std::this_thread::yield();
   std::this_thread::sleep_for(kWindow);
   stop.store(true);
-  t0.join();
-  t1.join();
-  *cpu_ns += cpu[0] + cpu[1];
-  return static_cast<double>(std::max(end[0], end[1]) - std::min(start[0], start[1])) * 1e-9;
+  for (auto& t : threads) t.join();
+  int64_t first = start[0], last = end[0];
+  for (int t = 0; t < loops; ++t) {
+    *cpu_ns += cpu[t];
+    first = std::min(first, start[t]);
+    last = std::max(last, end[t]);
+  }
+  return static_cast<double>(last - first) * 1e-9;
 }
 
-void BM_Contended(benchmark::State& state, Kind kind) {
+// loops = 2: the contended benchmark. loops = 1: one loop alone (K=1), the
+// uncontended cost of each design's fast path, for reference.
+void Run(benchmark::State& state, Kind kind, int loops) {
   const int k = static_cast<int>(state.range(0));
   Protected p;
   Mutex rmu;
@@ -227,16 +234,23 @@ void BM_Contended(benchmark::State& state, Kind kind) {
   int64_t cpu_ns = 0;
   double wall = 0;
   for (auto _ : state) {
-    const double t = RunOnce(kind, k, p, rmu, smu, emu, &cpu_ns);
+    const double t = RunOnce(kind, loops, k, p, rmu, smu, emu, &cpu_ns);
     wall += t;
     state.SetIterationTime(t);
   }
   state.SetItemsProcessed(p.count);
-  // CPUs the two loop threads got on average (2.0 = both ran all the time):
-  // below ~1.5 they rarely ran at once, so rarely contended.
+  // CPUs the loop threads got on average (2.0 = both ran all the time):
+  // well below 2 they rarely ran at once, so rarely contended.
   state.counters["loop_cpus"] = wall > 0 ? static_cast<double>(cpu_ns) * 1e-9 / wall : 0;
+  // Acquisitions per CPU-second of the loop threads: the cost per lock
+  // acquisition, less sensitive than ops/s to what else the machine runs.
+  state.counters["ops_per_cpu_s"] =
+      cpu_ns > 0 ? static_cast<double>(p.count) / (static_cast<double>(cpu_ns) * 1e-9) : 0;
   state.counters["coroutines_per_loop"] = k;
 }
+
+void BM_Contended(benchmark::State& state, Kind kind) { Run(state, kind, 2); }
+void BM_OneLoop(benchmark::State& state, Kind kind) { Run(state, kind, 1); }
 
 void Args(benchmark::internal::Benchmark* b) {
   b->ArgName("K")->Arg(1)->Arg(4)->Arg(16);
@@ -253,6 +267,14 @@ BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Handoff, Kind::kEventfdHandoff)
 BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Barging, Kind::kEventfdBarging)
     ->Apply(Args)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Contended, StdMutex_Blocking, Kind::kStdMutex)->Apply(Args)->Apply(Common);
+
+#define ONE_LOOP(name, kind) \
+  BENCHMARK_CAPTURE(BM_OneLoop, name, kind)->ArgName("K")->Arg(1)->Apply(Common)
+ONE_LOOP(Ringlock_LockAsync, Kind::kLockAsync);
+ONE_LOOP(Ringlock_RingBlocking, Kind::kRingBlocking);
+ONE_LOOP(EventfdMutex_Handoff, Kind::kEventfdHandoff);
+ONE_LOOP(EventfdMutex_Barging, Kind::kEventfdBarging);
+ONE_LOOP(StdMutex_Blocking, Kind::kStdMutex);
 
 }  // namespace
 }  // namespace ringlock::bench
