@@ -110,7 +110,7 @@ class EventfdAsyncMutex {
 // ---- Workers ---------------------------------------------------------------
 
 Task<void> LockAsyncWorker(EventLoop& loop, Mutex& mu, Protected& p, const std::atomic<bool>& stop,
-                           uint64_t seed) {
+                           uint64_t seed, int64_t& mine) {
   uint64_t local = seed;
   while (!stop.load(std::memory_order_relaxed)) {
     {
@@ -118,13 +118,15 @@ Task<void> LockAsyncWorker(EventLoop& loop, Mutex& mu, Protected& p, const std::
       p.x = Lcg(p.x, kInsideSteps);
       ++p.count;
     }
+    ++mine;
     local = Lcg(local, kOutsideSteps);
   }
   g_sink.fetch_add(local, std::memory_order_relaxed);
 }
 
 template <class Lock>
-Task<void> BlockingWorker(Lock& mu, Protected& p, const std::atomic<bool>& stop, uint64_t seed) {
+Task<void> BlockingWorker(Lock& mu, Protected& p, const std::atomic<bool>& stop, uint64_t seed,
+                          int64_t& mine) {
   uint64_t local = seed;
   while (!stop.load(std::memory_order_relaxed)) {
     {
@@ -132,6 +134,7 @@ Task<void> BlockingWorker(Lock& mu, Protected& p, const std::atomic<bool>& stop,
       p.x = Lcg(p.x, kInsideSteps);
       ++p.count;
     }
+    ++mine;
     local = Lcg(local, kOutsideSteps);
   }
   g_sink.fetch_add(local, std::memory_order_relaxed);
@@ -139,7 +142,7 @@ Task<void> BlockingWorker(Lock& mu, Protected& p, const std::atomic<bool>& stop,
 }
 
 Task<void> EventfdWorker(EventLoop& loop, EventfdAsyncMutex& mu, Protected& p,
-                         const std::atomic<bool>& stop, uint64_t seed) {
+                         const std::atomic<bool>& stop, uint64_t seed, int64_t& mine) {
   const int efd = eventfd(0, EFD_CLOEXEC);
   if (efd < 0) std::abort();
   uint64_t local = seed;
@@ -152,6 +155,7 @@ Task<void> EventfdWorker(EventLoop& loop, EventfdAsyncMutex& mu, Protected& p,
     p.x = Lcg(p.x, kInsideSteps);
     ++p.count;
     mu.Unlock();
+    ++mine;
     local = Lcg(local, kOutsideSteps);
   }
   close(efd);
@@ -170,10 +174,10 @@ int64_t ThreadCpuNs() {
 
 // Adds both loop threads' CPU time during the window to *cpu_ns.
 double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex& smu,
-               EventfdAsyncMutex& emu, int64_t* cpu_ns) {
+               EventfdAsyncMutex& emu, int64_t* cpu_ns, int64_t* minority_ops) {
   std::atomic<int> ready{0};
   std::atomic<bool> stop{false};
-  int64_t start[2] = {}, end[2] = {}, cpu[2] = {};
+  int64_t start[2] = {}, end[2] = {}, cpu[2] = {}, mine[2] = {};
   auto body = [&](int t) {
     auto loop_or = EventLoop::Create();
     if (!loop_or.ok()) {
@@ -185,17 +189,17 @@ double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex
       const uint64_t seed = 1000u * t + c + 1;
       switch (kind) {
         case Kind::kLockAsync:
-          loop.Spawn(LockAsyncWorker(loop, rmu, p, stop, seed));
+          loop.Spawn(LockAsyncWorker(loop, rmu, p, stop, seed, mine[t]));
           break;
         case Kind::kRingBlocking:
-          loop.Spawn(BlockingWorker(rmu, p, stop, seed));
+          loop.Spawn(BlockingWorker(rmu, p, stop, seed, mine[t]));
           break;
         case Kind::kStdMutex:
-          loop.Spawn(BlockingWorker(smu, p, stop, seed));
+          loop.Spawn(BlockingWorker(smu, p, stop, seed, mine[t]));
           break;
         case Kind::kEventfdHandoff:
         case Kind::kEventfdBarging:
-          loop.Spawn(EventfdWorker(loop, emu, p, stop, seed));
+          loop.Spawn(EventfdWorker(loop, emu, p, stop, seed, mine[t]));
           break;
       }
     }
@@ -214,6 +218,7 @@ double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex
   std::this_thread::sleep_for(kWindow);
   stop.store(true);
   for (auto& t : threads) t.join();
+  *minority_ops += loops == 2 ? std::min(mine[0], mine[1]) : 0;
   int64_t first = start[0], last = end[0];
   for (int t = 0; t < loops; ++t) {
     *cpu_ns += cpu[t];
@@ -231,10 +236,10 @@ void Run(benchmark::State& state, Kind kind, int loops) {
   Mutex rmu;
   std::mutex smu;
   EventfdAsyncMutex emu(/*handoff=*/kind == Kind::kEventfdHandoff);
-  int64_t cpu_ns = 0;
+  int64_t cpu_ns = 0, minority_ops = 0;
   double wall = 0;
   for (auto _ : state) {
-    const double t = RunOnce(kind, loops, k, p, rmu, smu, emu, &cpu_ns);
+    const double t = RunOnce(kind, loops, k, p, rmu, smu, emu, &cpu_ns, &minority_ops);
     wall += t;
     state.SetIterationTime(t);
   }
@@ -242,6 +247,9 @@ void Run(benchmark::State& state, Kind kind, int loops) {
   // CPUs the loop threads got on average (2.0 = both ran all the time):
   // well below 2 they rarely ran at once, so rarely contended.
   state.counters["loop_cpus"] = wall > 0 ? static_cast<double>(cpu_ns) * 1e-9 / wall : 0;
+  // Share of the acquisitions made by the loop that made fewer (0.5 = even).
+  state.counters["minority_share"] =
+      p.count > 0 ? static_cast<double>(minority_ops) / static_cast<double>(p.count) : 0;
   // Acquisitions per CPU-second of the loop threads: the cost per lock
   // acquisition, less sensitive than ops/s to what else the machine runs.
   state.counters["ops_per_cpu_s"] =

@@ -12,6 +12,14 @@
 //   WakeBatch_EventLoop     the same, the waker owning a uring::EventLoop: the
 //                           wakes are queued on the loop's ring and flushed
 //                           once
+// Experiments (not library API; they show what a library change would do):
+//   Experiment_RawRing       the batched wake done by hand on a private
+//                            uring::Ring (set S on each word, one FUTEX_WAKE
+//                            SQE per word, one submit): checks WakeBatch adds
+//                            no overhead of its own
+//   Experiment_RawRingAsync  the same SQEs with IOSQE_ASYNC: the kernel's
+//                            io-wq worker performs the 64 wakes, so the waker
+//                            only pays for the submit
 // Reported per round (manual time = the waker's wall time for the 64 wakes):
 //   waker_us_p50            median waker wall time
 //   all_awake_us / _p50     from the first wake to the last sleeper running
@@ -38,13 +46,15 @@
 #include "locks/event.h"
 #include "locks/wake_batch.h"
 #include "uring/event_loop.h"
+#include "uring/futex_sqe.h"
+#include "uring/ring.h"
 
 namespace ringlock::bench {
 namespace {
 
 constexpr int kSleepers = 64;
 
-enum class Mode { kFutex, kBatchThreadRing, kBatchEventLoop };
+enum class Mode { kFutex, kBatchThreadRing, kBatchEventLoop, kRawRing, kRawRingAsync };
 
 struct alignas(64) Sleeper {
   Event ev{EventMode::kAutoReset};
@@ -95,6 +105,29 @@ void BM_Wake64(benchmark::State& state, Mode mode) {
     loop = *std::move(l);
   }
 
+  std::optional<uring::Ring> raw;
+  if (mode == Mode::kRawRing || mode == Mode::kRawRingAsync) {
+    uring::RingOptions options;
+    options.sq_entries = 128;
+    auto r = uring::Ring::Create(options);
+    if (!r.ok() || !r->probe().futex_wake()) std::abort();
+    raw.emplace(*std::move(r));
+  }
+  // Event::set() on a private auto-reset event, with the wake as an SQE.
+  auto raw_wake_all = [&](bool async) {
+    for (int i = 0; i < kSleepers; ++i) {
+      std::atomic<uint32_t>& w = s[i].ev.mutable_word();
+      const uint32_t old = w.fetch_or(internal::kEventSet, std::memory_order_release);
+      if ((old & internal::kEventSet) || old < internal::kEventWaiterOne) continue;
+      io_uring_sqe* sqe = raw->GetSqe();
+      uring::PrepFutexWake(sqe, &w, 1, uring::kFutex2Private);
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | (async ? IOSQE_ASYNC : 0);
+      sqe->user_data = 0;
+    }
+    raw->Submit();
+    raw->Reap([](const uring::Completion&) {});
+  };
+
   SyscallCounter sys;
   int64_t round = 0;
   auto wait_all_asleep = [&] {
@@ -110,6 +143,8 @@ void BM_Wake64(benchmark::State& state, Mode mode) {
   auto wake_all = [&] {
     if (mode == Mode::kFutex) {
       for (int i = 0; i < kSleepers; ++i) s[i].ev.set();
+    } else if (mode == Mode::kRawRing || mode == Mode::kRawRingAsync) {
+      raw_wake_all(mode == Mode::kRawRingAsync);
     } else {
       WakeBatch batch;
       for (int i = 0; i < kSleepers; ++i) s[i].ev.set();
@@ -168,6 +203,8 @@ void Common(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_Wake64, Futex64, Mode::kFutex)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, WakeBatch_ThreadRing, Mode::kBatchThreadRing)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, WakeBatch_EventLoop, Mode::kBatchEventLoop)->Apply(Common);
+BENCHMARK_CAPTURE(BM_Wake64, Experiment_RawRing, Mode::kRawRing)->Apply(Common);
+BENCHMARK_CAPTURE(BM_Wake64, Experiment_RawRingAsync, Mode::kRawRingAsync)->Apply(Common);
 
 }  // namespace
 }  // namespace ringlock::bench
