@@ -63,20 +63,45 @@ print(f"- medians of {os.environ['REPS']} repetitions\n")
 
 # ---- async_mutex_bench -------------------------------------------------------
 ctx, by = runs("async_mutex_bench")
-def am(kind, k):
-    e = by.get(f"BM_Contended/{kind}/K:{k}/iterations:5/manual_time", [])
-    return med(e, "items_per_second") / 1e6, med(e, "loop_cpus")
-print("## async_mutex_bench: two loops, K coroutines each, one lock (Mops/s)\n")
-print("| K | ringlock lock_async | ringlock lock() ring-blocking | eventfd mutex (handoff) | eventfd mutex (barging) | std::mutex (blocking) | lock_async / eventfd handoff | lock_async / eventfd barging | lock_async / std::mutex | loop CPUs (lock_async) |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+def am(bm, kind, k):
+    e = by.get(f"{bm}/{kind}/K:{k}/iterations:5/manual_time", [])
+    return {c: med(e, c) for c in ("items_per_second", "loop_cpus", "ops_per_cpu_s", "minority_share")}
+kinds = [("Ringlock_LockAsync", "ringlock lock_async"),
+         ("Ringlock_RingBlocking", "ringlock lock() ring-blocking"),
+         ("EventfdMutex_Handoff", "eventfd mutex (handoff)"),
+         ("EventfdMutex_Barging", "eventfd mutex (barging)"),
+         ("StdMutex_Blocking", "std::mutex (blocking)")]
+print("## async_mutex_bench: two loops, K coroutines each, one lock\n")
+print("Mops/s (lock acquisitions per second, both loops together):\n")
+print("| K | " + " | ".join(n for _, n in kinds) + " | lock_async / eventfd handoff | lock_async / eventfd barging | lock_async / std::mutex |")
+print("|---" * (len(kinds) + 4) + "|")
 for k in (1, 4, 16):
-    r, rc = am("Ringlock_LockAsync", k)
-    rb, _ = am("Ringlock_RingBlocking", k)
-    eh, _ = am("EventfdMutex_Handoff", k)
-    eb, _ = am("EventfdMutex_Barging", k)
-    sm, _ = am("StdMutex_Blocking", k)
-    rbs = fmt(rb) if k == 1 else "hangs (see text)"
-    print(f"| {k} | {fmt(r)} | {rbs} | {fmt(eh)} | {fmt(eb)} | {fmt(sm)} | {fmt(r/eh)}x | {fmt(r/eb)}x | {fmt(r/sm)}x | {fmt(rc)} |")
+    v = {kind: am("BM_Contended", kind, k) for kind, _ in kinds}
+    ops = {kind: v[kind]["items_per_second"] / 1e6 for kind in v}
+    cells = [fmt(ops[kind]) if not (kind == "Ringlock_RingBlocking" and k > 1) else "hangs (see text)" for kind, _ in kinds]
+    r = ops["Ringlock_LockAsync"]
+    print(f"| {k} | " + " | ".join(cells) +
+          f" | {fmt(r/ops['EventfdMutex_Handoff'])}x | {fmt(r/ops['EventfdMutex_Barging'])}x | {fmt(r/ops['StdMutex_Blocking'])}x |")
+print("\nMops per CPU-second of the two loop threads (cost per acquisition, less noisy) / CPUs the two loop threads got / share of ops made by the slower loop:\n")
+print("| K | " + " | ".join(n for _, n in kinds) + " |")
+print("|---" * (len(kinds) + 1) + "|")
+for k in (1, 4, 16):
+    cells = []
+    for kind, _ in kinds:
+        if kind == "Ringlock_RingBlocking" and k > 1:
+            cells.append("hangs")
+            continue
+        x = am("BM_Contended", kind, k)
+        cells.append(f"{fmt(x['ops_per_cpu_s']/1e6,1)} / {fmt(x['loop_cpus'])} / {fmt(x['minority_share'])}")
+    print(f"| {k} | " + " | ".join(cells) + " |")
+print("\nOne loop alone (K=1, uncontended fast paths), Mops/s and Mops per CPU-second:\n")
+print("| " + " | ".join(n for _, n in kinds) + " |")
+print("|---" * len(kinds) + "|")
+cells = []
+for kind, _ in kinds:
+    x = am("BM_OneLoop", kind, 1)
+    cells.append(f"{fmt(x['items_per_second']/1e6)} ({fmt(x['ops_per_cpu_s']/1e6,1)}/CPU-s)")
+print("| " + " | ".join(cells) + " |")
 print()
 
 # ---- wake_bench --------------------------------------------------------------
@@ -85,7 +110,8 @@ print("## wake_bench: one waker, 64 sleepers on 64 words (per round)\n")
 print("| waker | waker wall us (p50) | waker wall us (mean) | all awake us (p50) | all awake us (mean) | waker syscalls | waker nvcsw | waker nivcsw | waker p50 vs Futex64 | all-awake p50 vs Futex64 |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 base = None
-for mode in ("Futex64", "WakeBatch_ThreadRing", "WakeBatch_EventLoop"):
+for mode in ("Futex64", "WakeBatch_ThreadRing", "WakeBatch_EventLoop",
+             "Experiment_RawRing", "Experiment_RawRingAsync"):
     e = by.get(f"BM_Wake64/{mode}/iterations:300/manual_time", [])
     w50, wmean = med(e, "waker_us_p50"), med(e, "real_time")
     a50, amean = med(e, "all_awake_us_p50"), med(e, "all_awake_us")
