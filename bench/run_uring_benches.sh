@@ -123,16 +123,19 @@ print()
 # ---- pingpong_bench ----------------------------------------------------------
 ctx, by = runs("pingpong_bench")
 print("## pingpong_bench: round trip through two auto-reset Events (us)\n")
-print("| waiters | p50 | p99 | mean | p50 vs sync | p99 vs sync |")
-print("|---|---|---|---|---|---|")
-base = None
-for kind in ("Sync", "RingBlocking", "Async"):
-    e = [v for k2, v in by.items() if k2.startswith(f"BM_PingPong/{kind}/")]
-    e = e[0] if e else []
-    p50, p99, mean = med(e, "p50_us"), med(e, "p99_us"), med(e, "real_time")
-    if base is None:
-        base = (p50, p99)
-    print(f"| {kind} | {fmt(p50)} | {fmt(p99)} | {fmt(mean)} | {fmt(p50/base[0])} | {fmt(p99/base[1])} |")
-print()
+places = {0: "unpinned", 1: "both on CPU 0", 2: "CPU 0 and CPU 1"}
+for cpus in (0, 1, 2):
+    print(f"Threads {places[cpus]}:\n")
+    print("| waiters | p50 | p99 | mean | p50 vs sync | p99 vs sync |")
+    print("|---|---|---|---|---|---|")
+    base = None
+    for kind in ("Sync", "RingBlocking", "Async", "Experiment_SyncSpin", "Experiment_AsyncSpin"):
+        e = [v for k2, v in by.items() if k2.startswith(f"BM_PingPong/{kind}/cpus:{cpus}/")]
+        e = e[0] if e else []
+        p50, p99, mean = med(e, "p50_us"), med(e, "p99_us"), med(e, "real_time")
+        if base is None:
+            base = (p50, p99)
+        print(f"| {kind} | {fmt(p50)} | {fmt(p99)} | {fmt(mean)} | {fmt(p50/base[0])} | {fmt(p99/base[1])} |")
+    print()
 print(f"(raw JSON and console output: {out})")
 PY
