@@ -7,7 +7,7 @@
 //   Async         coroutines on two loops: co_await ev.wait_async(loop)
 // Wakes are set() = futex(2) FUTEX_WAKE in all three (no WakeBatch).
 // Experiment_*Spin: the same, but each wait first spins on try_wait() for up
-// to kSpinNs (what a spin-before-park in Event::wait / wait_async would do;
+// to 20 us (RINGLOCK_BENCH_SPIN_NS; what a spin-before-park in Event::wait / wait_async would do;
 // the library does not spin for Events today).
 // Arg "cpus": 0 = threads unpinned (the scheduler decides; on a busy 2-vCPU
 // VM the result is bimodal), 1 = both pinned to CPU 0 (wake = context switch
@@ -38,12 +38,19 @@ using uring::Task;
 
 enum class Kind { kSync, kRingBlocking, kAsync };
 
-constexpr int64_t kSpinNs = 20000;
+// Spin budget of the experiments; RINGLOCK_BENCH_SPIN_NS overrides it.
+int64_t SpinNs() {
+  static const int64_t ns = [] {
+    const char* env = std::getenv("RINGLOCK_BENCH_SPIN_NS");
+    return env != nullptr ? std::atoll(env) : int64_t{20000};
+  }();
+  return ns;
+}
 
 // True if `ev` was taken while spinning (spin > 0 only in the experiments).
 bool SpinTake(Event& ev, bool spin) {
   if (!spin) return false;
-  const int64_t until = NowNs() + kSpinNs;
+  const int64_t until = NowNs() + SpinNs();
   do {
     for (int i = 0; i < 16; ++i) {
       if (ev.try_wait()) return true;
