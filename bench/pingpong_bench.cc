@@ -7,8 +7,9 @@
 //   Async         coroutines on two loops: co_await ev.wait_async(loop)
 // Wakes are set() = futex(2) FUTEX_WAKE in all three (no WakeBatch).
 // Experiment_*Spin: the same, but each wait first spins on try_wait() for up
-// to 20 us (RINGLOCK_BENCH_SPIN_NS; what a spin-before-park in Event::wait / wait_async would do;
-// the library does not spin for Events today).
+// to 20 us (env RINGLOCK_BENCH_SPIN_NS overrides): what a spin-before-park
+// in Event::wait / wait_async would do (the library does not spin for
+// Events today).
 // Arg "cpus": 0 = threads unpinned (the scheduler decides; on a busy 2-vCPU
 // VM the result is bimodal), 1 = both pinned to CPU 0 (wake = context switch
 // on one CPU), 2 = pinned to CPUs 0 and 1 (wake = cross-CPU, IPI).
