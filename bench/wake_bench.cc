@@ -17,6 +17,8 @@
 //                            uring::Ring (set S on each word, one FUTEX_WAKE
 //                            SQE per word, one submit): checks WakeBatch adds
 //                            no overhead of its own
+//   WakeBatch_Offload       WakeBatch(WakeBatch::Mode::kOffload): the same SQEs
+//                            with IOSQE_ASYNC, performed by an io-wq worker
 //   Experiment_RawRingAsync  the same SQEs with IOSQE_ASYNC: the kernel's
 //                            io-wq worker performs the 64 wakes, so the waker
 //                            only pays for the submit
@@ -54,7 +56,7 @@ namespace {
 
 constexpr int kSleepers = 64;
 
-enum class Mode { kFutex, kBatchThreadRing, kBatchEventLoop, kRawRing, kRawRingAsync };
+enum class Mode { kFutex, kBatchThreadRing, kBatchEventLoop, kBatchOffload, kRawRing, kRawRingAsync };
 
 struct alignas(64) Sleeper {
   Event ev{EventMode::kAutoReset};
@@ -146,7 +148,8 @@ void BM_Wake64(benchmark::State& state, Mode mode) {
     } else if (mode == Mode::kRawRing || mode == Mode::kRawRingAsync) {
       raw_wake_all(mode == Mode::kRawRingAsync);
     } else {
-      WakeBatch batch;
+      WakeBatch batch(mode == Mode::kBatchOffload ? WakeBatch::Mode::kOffload
+                                                  : WakeBatch::Mode::kInline);
       for (int i = 0; i < kSleepers; ++i) s[i].ev.set();
     }
   };
@@ -203,6 +206,7 @@ void Common(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_Wake64, Futex64, Mode::kFutex)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, WakeBatch_ThreadRing, Mode::kBatchThreadRing)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, WakeBatch_EventLoop, Mode::kBatchEventLoop)->Apply(Common);
+BENCHMARK_CAPTURE(BM_Wake64, WakeBatch_Offload, Mode::kBatchOffload)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, Experiment_RawRing, Mode::kRawRing)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Wake64, Experiment_RawRingAsync, Mode::kRawRingAsync)->Apply(Common);
 

@@ -170,8 +170,11 @@ class EventLoop {
   // Fallback: calls futex(2) FUTEX_WAKE now.
   // Ordering: stores made before this call are published by the submit.
   // `mask`: wake only waiters whose bitset intersects it (FUTEX_WAKE_BITSET).
+  // `sqe_flags`: extra SQE flags, e.g. IOSQE_ASYNC to have an io-wq worker
+  // do the wake instead of the submitting thread (native path only).
   void QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
-                      uint32_t futex2_flags, uint64_t mask = kFutexBitsetMatchAny);
+                      uint32_t futex2_flags, uint64_t mask = kFutexBitsetMatchAny,
+                      uint8_t sqe_flags = 0);
   // Submits all queued SQEs now.
   void FlushWakes();
 

@@ -33,7 +33,7 @@ class WakeBatchTest : public ::testing::TestWithParam<Waker> {
 
 // 64 sleepers on 64 words, woken by one batch: every one wakes, and none
 // before the batch closes.
-TEST_P(WakeBatchTest, WakesEverySleeperWhenTheScopeCloses) {
+void WakeSleepersInOneBatch(WakeBatch::Mode mode) {
   constexpr int kSleepers = 64;
   std::vector<std::unique_ptr<Event>> events;
   for (int i = 0; i < kSleepers; ++i) events.push_back(std::make_unique<Event>());
@@ -50,7 +50,7 @@ TEST_P(WakeBatchTest, WakesEverySleeperWhenTheScopeCloses) {
     while (ev->word().load() < internal::kEventWaiterOne) std::this_thread::yield();
   }
   {
-    WakeBatch batch;
+    WakeBatch batch(mode);
     for (auto& ev : events) ev->set();
     EXPECT_EQ(WakeBatch::Pending(), kSleepers);
     std::this_thread::sleep_for(milliseconds(20));
@@ -59,6 +59,14 @@ TEST_P(WakeBatchTest, WakesEverySleeperWhenTheScopeCloses) {
   EXPECT_EQ(WakeBatch::Pending(), 0);
   for (auto& t : threads) t.join();
   EXPECT_EQ(awake.load(), kSleepers);
+}
+
+TEST_P(WakeBatchTest, WakesEverySleeperWhenTheScopeCloses) {
+  WakeSleepersInOneBatch(WakeBatch::Mode::kInline);
+}
+
+TEST_P(WakeBatchTest, OffloadModeWakesEverySleeper) {
+  WakeSleepersInOneBatch(WakeBatch::Mode::kOffload);
 }
 
 TEST_P(WakeBatchTest, FlushesWhenFullAndNests) {
