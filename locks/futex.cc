@@ -47,9 +47,17 @@ int64_t MonotonicNow() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+// The kernel answers EINVAL / EFAULT for these; say what is wrong instead.
+// Slow path only (every call here is a syscall anyway).
 uint32_t* Addr(const std::atomic<uint32_t>& word) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-  return reinterpret_cast<uint32_t*>(const_cast<std::atomic<uint32_t>*>(&word));
+  auto* p = reinterpret_cast<uint32_t*>(const_cast<std::atomic<uint32_t>*>(&word));
+  if (p == nullptr || reinterpret_cast<uintptr_t>(p) % alignof(uint32_t) != 0) {
+    std::fprintf(stderr, "ringlock: misuse: futex word %p is null or not 4-byte aligned\n",
+                 static_cast<void*>(p));
+    std::abort();
+  }
+  return p;
 }
 
 }  // namespace

@@ -120,6 +120,11 @@ class ABSL_LOCKABLE BasicMutex {
                        "destroyed while locked or with waiters");
   }
 
+  // Completes when the caller owns the lock. Acquire ordering. Spins briefly
+  // (only while nobody is parked), then sleeps: in futex(2), or in the
+  // thread's EventLoop ring if it has one (dispatching its other work). No
+  // spurious returns. Not reentrant: locking a mutex the caller holds
+  // deadlocks, as std::mutex.
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
       internal::TsanMutexAcquired(this);
@@ -128,12 +133,18 @@ class ABSL_LOCKABLE BasicMutex {
     }
   }
 
+  // Takes the lock if it is free and no waiter is starving; never waits.
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
     if (!TryLockImpl()) return false;
     internal::TsanMutexAcquired(this);
     return true;
   }
 
+  // Like lock(), but gives up at the deadline (absolute CLOCK_MONOTONIC;
+  // other clocks convert by remaining time; durations too long to represent
+  // wait forever). Returns true if the lock was taken: a wake that races
+  // with the deadline is taken, not lost; a waiter that gives up passes on
+  // any wake it consumed.
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& d)
       ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
@@ -150,6 +161,9 @@ class ABSL_LOCKABLE BasicMutex {
   [[nodiscard]] bool try_lock_until_deadline(Deadline deadline)
       ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
 
+  // Releases the lock (release ordering). Enters the kernel only if a waiter
+  // is registered and none is already awake (W), to wake one. Any thread may
+  // unlock (no owner is recorded), but TSAN builds expect the locking thread.
   void unlock() ABSL_UNLOCK_FUNCTION() {
     RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) & kLocked) == 0, Name(),
                        "unlock() of a mutex that is not locked");

@@ -1,6 +1,8 @@
 // Where a flushed WakeBatch goes: the thread's EventLoop ring, a small
 // per-thread wake ring, or futex(2), in that order of preference.
 #include <cstdio>
+#include <mutex>
+#include <string>
 #include <optional>
 
 #include "locks/internal/uring_glue.h"
@@ -18,6 +20,15 @@ void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
   }
 }
 
+// Once per process: why WakeBatch falls back to one futex(2) call per wake.
+void SayOnce(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "ringlock: WakeBatch sends wakes through futex(2), one call each: %s\n",
+                 why.c_str());
+  });
+}
+
 // A ring only for wakes, made on first use by a thread without a loop.
 // Successful FUTEX_WAKE SQEs post no CQE (IOSQE_CQE_SKIP_SUCCESS); failed
 // ones are reaped and dropped (a failed wake can only mean a bad address,
@@ -32,7 +43,11 @@ class WakeRing {
       uring::RingOptions options;
       options.sq_entries = WakeBatch::kCapacity;
       absl::StatusOr<uring::Ring> r = uring::Ring::Create(options);
-      if (r.ok() && r->probe().futex_wake()) ring.emplace(*std::move(r));
+      if (r.ok() && r->probe().futex_wake()) {
+        ring.emplace(*std::move(r));
+      } else {
+        SayOnce(r.ok() ? "io_uring has no FUTEX_WAKE (Linux < 6.7)" : r.status().ToString());
+      }
     }
     return ring ? &*ring : nullptr;
   }

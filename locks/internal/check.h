@@ -4,8 +4,6 @@
 #ifndef RINGLOCK_LOCKS_INTERNAL_CHECK_H_
 #define RINGLOCK_LOCKS_INTERNAL_CHECK_H_
 
-#include <cstdint>
-
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
@@ -18,15 +16,6 @@ inline constexpr bool kDebugChecks = false;
 #else
 inline constexpr bool kDebugChecks = true;
 #endif
-
-// Aborts unless `word` is a valid futex word: 4-byte aligned, not null.
-inline void CheckWordAddress(const char* primitive, const void* word) {
-  if constexpr (kDebugChecks) {
-    if (ABSL_PREDICT_FALSE(word == nullptr || reinterpret_cast<uintptr_t>(word) % 4 != 0)) {
-      Misuse(primitive, "futex word is null or not 4-byte aligned");
-    }
-  }
-}
 
 }  // namespace ringlock::internal
 

@@ -111,6 +111,14 @@ TEST(FutexTest, WaitAnyMismatchAndTimeout) {
             FutexWaitResult::kTimedOut);
 }
 
+TEST(FutexDeathTest, MisalignedWordAborts) {
+  alignas(8) unsigned char bytes[16] = {};
+  auto* misaligned = reinterpret_cast<std::atomic<uint32_t>*>(bytes + 1);
+  EXPECT_DEATH(futex::Wake(*misaligned, 1, FutexScope::kPrivate),
+               // (UBSan, in --config=asan, objects first)
+               "not 4-byte aligned|misaligned address");
+}
+
 TEST(DeadlineTest, Conversions) {
   EXPECT_TRUE(Deadline::Never().is_never());
   EXPECT_FALSE(Deadline::Never().HasPassed());

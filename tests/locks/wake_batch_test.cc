@@ -1,0 +1,100 @@
+#include "locks/wake_batch.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/event.h"
+#include "locks/mutex.h"
+#include "uring/event_loop.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+
+enum class Waker { kPlainThread, kLoopThread, kFallbackLoopThread };
+
+class WakeBatchTest : public ::testing::TestWithParam<Waker> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Waker::kPlainThread) return;
+    uring::EventLoopOptions options;
+    if (GetParam() == Waker::kFallbackLoopThread) options.mode = uring::FutexMode::kFallback;
+    auto loop = uring::EventLoop::Create(options);
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    loop_ = *std::move(loop);
+  }
+  std::unique_ptr<uring::EventLoop> loop_;  // makes this thread a loop thread
+};
+
+// 64 sleepers on 64 words, woken by one batch: every one wakes, and none
+// before the batch closes.
+TEST_P(WakeBatchTest, WakesEverySleeperWhenTheScopeCloses) {
+  constexpr int kSleepers = 64;
+  std::vector<std::unique_ptr<Event>> events;
+  for (int i = 0; i < kSleepers; ++i) events.push_back(std::make_unique<Event>());
+  std::atomic<int> awake{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSleepers; ++i) {
+    threads.emplace_back([&, i] {
+      events[i]->wait();
+      awake.fetch_add(1);
+    });
+  }
+  // Wait until every sleeper is registered on its word.
+  for (auto& ev : events) {
+    while (ev->word().load() < internal::kEventWaiterOne) std::this_thread::yield();
+  }
+  {
+    WakeBatch batch;
+    for (auto& ev : events) ev->set();
+    EXPECT_EQ(WakeBatch::Pending(), kSleepers);
+    std::this_thread::sleep_for(milliseconds(20));
+    EXPECT_EQ(awake.load(), 0) << "a wake left before the batch closed";
+  }
+  EXPECT_EQ(WakeBatch::Pending(), 0);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(awake.load(), kSleepers);
+}
+
+TEST_P(WakeBatchTest, FlushesWhenFullAndNests) {
+  Mutex mu;
+  {
+    WakeBatch outer;
+    {
+      WakeBatch inner;  // joins the outer batch
+      mu.lock();
+      mu.unlock();
+    }
+    EXPECT_EQ(WakeBatch::Pending(), 0);  // uncontended: nothing queued
+    std::vector<std::unique_ptr<Event>> events;
+    // Fake a registered waiter on each word so set() must wake.
+    for (int i = 0; i < WakeBatch::kCapacity + 10; ++i) {
+      events.push_back(std::make_unique<Event>());
+      events.back()->mutable_word().fetch_add(internal::kEventWaiterOne);
+      events.back()->set();
+    }
+    EXPECT_EQ(WakeBatch::Pending(), 10);  // flushed once at kCapacity
+    outer.Flush();
+    EXPECT_EQ(WakeBatch::Pending(), 0);
+    for (auto& ev : events) ev->mutable_word().fetch_sub(internal::kEventWaiterOne);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Wakers, WakeBatchTest,
+                         ::testing::Values(Waker::kPlainThread, Waker::kLoopThread,
+                                           Waker::kFallbackLoopThread),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Waker::kPlainThread: return "plain_thread";
+                             case Waker::kLoopThread: return "loop_thread";
+                             default: return "fallback_loop_thread";
+                           }
+                         });
+
+}  // namespace
+}  // namespace ringlock
