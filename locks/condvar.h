@@ -222,11 +222,13 @@ class BasicCondVar {
   }
 
   // True if woken (or spuriously), false on timeout. The lock is held again
-  // on return either way.
+  // on return either way. (Released and retaken inside: the callers carry
+  // the lock contract for clang's analysis.)
   template <class Lock>
-  bool WaitImpl(Lock& lock, Deadline deadline) {
+  bool WaitImpl(Lock& lock, Deadline deadline) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     internal::CondVarAcquisition acq(
-        word_, kScope, [](void* l) { static_cast<Lock*>(l)->unlock(); }, &lock);
+        word_, kScope,
+        [](void* l) ABSL_NO_THREAD_SAFETY_ANALYSIS { static_cast<Lock*>(l)->unlock(); }, &lock);
     const bool woken = internal::BlockOn(acq, deadline);
     lock.lock();
     return woken;

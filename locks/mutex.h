@@ -249,6 +249,27 @@ class ABSL_LOCKABLE BasicMutex {
 using Mutex = BasicMutex<FutexScope::kPrivate>;
 using ProcessSharedMutex = BasicMutex<FutexScope::kShared>;
 
+// An RAII lock that clang's -Wthread-safety understands (libstdc++'s
+// std::lock_guard carries no annotations):
+//   ringlock::Mutex mu;  int n ABSL_GUARDED_BY(mu);
+//   { ringlock::MutexLock l(mu); ++n; }
+template <FutexScope kScope>
+class ABSL_SCOPED_LOCKABLE BasicMutexLock {
+ public:
+  explicit BasicMutexLock(BasicMutex<kScope>& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {
+    mu_.lock();
+  }
+  ~BasicMutexLock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  BasicMutexLock(const BasicMutexLock&) = delete;
+  BasicMutexLock& operator=(const BasicMutexLock&) = delete;
+
+ private:
+  BasicMutex<kScope>& mu_;
+};
+
+using MutexLock = BasicMutexLock<FutexScope::kPrivate>;
+using ProcessSharedMutexLock = BasicMutexLock<FutexScope::kShared>;
+
 static_assert(sizeof(Mutex) == 4 && alignof(Mutex) == 4);
 static_assert(sizeof(ProcessSharedMutex) == 4);
 

@@ -12,48 +12,68 @@ namespace {
 // Lives on the blocked thread's stack: RunUntil returns only after Complete.
 template <class Base>
 struct BlockingOp final : Base {
-  int32_t res = 0;
-  bool done = false;
+  BlockingOp(uring::EventLoop& loop, WaitLeaver& leaver)
+      : loop(loop), leaver(leaver), depth(loop.run_depth() + 1) {}
+
   void Complete(int32_t r) override {
     res = r;
     done = true;
+    // Completed while a nested RunUntil runs above ours: we cannot act on a
+    // wake until it returns, so hand it on now (see the header).
+    if (loop.run_depth() > depth) {
+      leaver.Leave();
+      left = true;
+    }
   }
+
+  uring::EventLoop& loop;
+  WaitLeaver& leaver;
+  const int depth;  // the run depth of our own RunUntil
+  int32_t res = 0;
+  bool done = false;
+  bool left = false;
 };
 
-FutexWaitResult ToResult(int32_t res) {
+BackendWaitResult ToResult(int32_t res) {
   switch (res) {
     case -EAGAIN:
-      return FutexWaitResult::kValueChanged;
+      return BackendWaitResult::kValueChanged;
     case -ETIMEDOUT:
-      return FutexWaitResult::kTimedOut;
+      return BackendWaitResult::kTimedOut;
     default:
-      return FutexWaitResult::kWoken;  // woken, or cancelled: re-check the word
+      return BackendWaitResult::kWoken;  // woken, or cancelled: re-check the word
   }
 }
 
 }  // namespace
 
-FutexWaitResult RingWaitBackend::Wait(const std::atomic<uint32_t>& word, uint32_t expected,
-                                      Deadline deadline, FutexScope scope, uint32_t bitset) {
-  BlockingOp<uring::FutexWaitOp> op;
+BackendWaitResult RingWaitBackend::Wait(const std::atomic<uint32_t>& word, uint32_t expected,
+                                        Deadline deadline, FutexScope scope, uint32_t bitset,
+                                        WaitLeaver& leaver) {
+  BlockingOp<uring::FutexWaitOp> op(*loop_, leaver);
   op.set_wait_mask(bitset);
   loop_->StartFutexWait(&op, &word, expected, Futex2Flags(scope), ToAbslDeadline(deadline));
   loop_->RunUntil([&] { return op.done; });
-  return ToResult(op.res);
+  return op.left ? BackendWaitResult::kLeft : ToResult(op.res);
 }
 
-futex::WaitvResult RingWaitBackend::WaitAny(const futex::WaitvEntry* entries, int count,
-                                            Deadline deadline) {
+BackendWaitResult RingWaitBackend::WaitAny(const futex::WaitvEntry* entries, int count,
+                                           Deadline deadline, int* index, WaitLeaver& leaver) {
   std::vector<uring::FutexWaitv> v(count);
   for (int i = 0; i < count; ++i) {
     v[i] = uring::MakeFutexWaitv(entries[i].word, entries[i].expected,
                                  Futex2Flags(entries[i].scope));
   }
-  BlockingOp<uring::FutexWaitvOp> op;
+  BlockingOp<uring::FutexWaitvOp> op(*loop_, leaver);
   loop_->StartFutexWaitv(&op, v, ToAbslDeadline(deadline));
   loop_->RunUntil([&] { return op.done; });
-  if (op.res >= 0) return {FutexWaitResult::kWoken, op.res};
-  return {ToResult(op.res), -1};
+  *index = -1;
+  if (op.left) return BackendWaitResult::kLeft;
+  if (op.res >= 0) {
+    *index = op.res;
+    return BackendWaitResult::kWoken;
+  }
+  return ToResult(op.res);
 }
 
 }  // namespace ringlock::internal

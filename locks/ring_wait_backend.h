@@ -11,8 +11,14 @@
 //
 // Chosen automatically: whenever uring::EventLoop::Current() is set on the
 // calling thread. Same word protocol, same results as the futex(2) backend.
-// Nesting: a completion dispatched while waiting may itself block on a lock;
-// waits nest like function calls (the inner one finishes first).
+// Nesting: a completion dispatched while waiting may itself block (on the
+// same lock or another); waits nest like function calls, the inner one
+// returns first. An outer wait whose futex completes while a nested wait runs
+// cannot act on its wake until the nested one returns, so it must not keep
+// it: its completion runs the waiter's Leave() at once (passing the wake on,
+// e.g. to the nested waiter) and the outer wait re-registers when control
+// returns to it. Without this, a Mutex's W bit would stay set for a waiter
+// that cannot run (regression test: RingBlockingTest.NestedWaitsOnOneMutex).
 // Availability: native FUTEX_WAIT SQEs on Linux 6.7+, the loop's
 // futex_waitv(2) helper thread before that (EventLoop::native_futex()).
 // ScopedFutexBlocking opts a scope out (plain futex(2) sleeps).
@@ -31,10 +37,10 @@ class RingWaitBackend final : public WaitBackend {
   explicit RingWaitBackend(uring::EventLoop& loop) : loop_(&loop) {}
   void set_loop(uring::EventLoop& loop) { loop_ = &loop; }
 
-  FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
-                       FutexScope scope, uint32_t bitset) override;
-  futex::WaitvResult WaitAny(const futex::WaitvEntry* entries, int count,
-                             Deadline deadline) override;
+  BackendWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
+                         FutexScope scope, uint32_t bitset, WaitLeaver& leaver) override;
+  BackendWaitResult WaitAny(const futex::WaitvEntry* entries, int count, Deadline deadline,
+                            int* index, WaitLeaver& leaver) override;
   const char* name() const override { return "ring"; }
 
  private:

@@ -19,24 +19,51 @@ void LeaveAllBut(absl::Span<Waitable> ws, int armed, int keep) {
 
 }  // namespace
 
-int WaitAny(absl::Span<Waitable> ws, Deadline deadline) {
+namespace {
+
+// Arms every waitable in order. Returns the index of one taken at once
+// (every other registration left), or -1 with all armed and `entries` set.
+int ArmAll(absl::Span<Waitable> ws, futex::WaitvEntry* entries) {
   const int n = static_cast<int>(ws.size());
-  RINGLOCK_MISUSE_IF(n == 0 || n > kWaitAnyMax, "ringlock::WaitAny",
-                     "needs between 1 and 128 primitives");
-  futex::WaitvEntry entries[kWaitAnyMax];
   for (int i = 0; i < n; ++i) {
     uint32_t expected;
-    const bool taken = std::visit([&](auto& a) { return a.Arm(&expected); }, ws[i]);
-    if (taken) {
+    if (std::visit([&](auto& a) { return a.Arm(&expected); }, ws[i])) {
       LeaveAllBut(ws, i, i);
       return i;
     }
     entries[i] = std::visit(
         [&](auto& a) { return futex::WaitvEntry{&a.word(), expected, a.scope()}; }, ws[i]);
   }
+  return -1;
+}
+
+class LeaveAll final : public internal::WaitLeaver {
+ public:
+  explicit LeaveAll(absl::Span<Waitable> ws) : ws_(ws) {}
+  void Leave() override { LeaveAllBut(ws_, static_cast<int>(ws_.size()), -1); }
+
+ private:
+  absl::Span<Waitable> ws_;
+};
+
+}  // namespace
+
+int WaitAny(absl::Span<Waitable> ws, Deadline deadline) {
+  const int n = static_cast<int>(ws.size());
+  RINGLOCK_MISUSE_IF(n == 0 || n > kWaitAnyMax, "ringlock::WaitAny",
+                     "needs between 1 and 128 primitives");
+  futex::WaitvEntry entries[kWaitAnyMax];
+  if (const int i = ArmAll(ws, entries); i >= 0) return i;
   internal::WaitBackend& backend = internal::CurrentWaitBackend();
+  LeaveAll leaver(ws);
   for (;;) {
-    const futex::WaitvResult r = backend.WaitAny(entries, n, deadline);
+    int index;
+    const internal::BackendWaitResult r = backend.WaitAny(entries, n, deadline, &index, leaver);
+    if (r == internal::BackendWaitResult::kLeft) {
+      if (deadline.HasPassed()) return -1;
+      if (const int i = ArmAll(ws, entries); i >= 0) return i;
+      continue;
+    }
     // Any return may mean any word moved: every registered waiter re-checks
     // (lowest index first), exactly as after a spurious single wake.
     for (int i = 0; i < n; ++i) {
@@ -47,7 +74,7 @@ int WaitAny(absl::Span<Waitable> ws, Deadline deadline) {
       }
       entries[i].expected = expected;
     }
-    if (r.result == FutexWaitResult::kTimedOut || deadline.HasPassed()) {
+    if (r == internal::BackendWaitResult::kTimedOut || deadline.HasPassed()) {
       LeaveAllBut(ws, n, -1);
       return -1;
     }

@@ -10,6 +10,7 @@ struct ThreadWakes {
   WakeBatch* open = nullptr;  // innermost open batch
   int depth = 0;
   int count = 0;
+  WakeBatch::Mode mode = WakeBatch::Mode::kInline;  // the outermost batch's
   WakeBatch::Entry entries[WakeBatch::kCapacity];
 };
 
@@ -23,14 +24,14 @@ void FlushThreadWakes() {
   WakeBatch::Entry entries[WakeBatch::kCapacity];
   for (int i = 0; i < n; ++i) entries[i] = t.entries[i];
   t.count = 0;
-  internal::SendWakes(entries, n);
+  internal::SendWakes(entries, n, t.mode);
 }
 
 }  // namespace
 
-WakeBatch::WakeBatch() : outer_(t_wakes.open) {
+WakeBatch::WakeBatch(Mode mode) : outer_(t_wakes.open) {
   t_wakes.open = this;
-  ++t_wakes.depth;
+  if (t_wakes.depth++ == 0) t_wakes.mode = mode;
 }
 
 WakeBatch::~WakeBatch() {

@@ -20,6 +20,10 @@ void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
   }
 }
 
+uint8_t Offload(WakeBatch::Mode mode) {
+  return mode == WakeBatch::Mode::kOffload ? IOSQE_ASYNC : 0;
+}
+
 // Once per process: why WakeBatch falls back to one futex(2) call per wake.
 void SayOnce(const std::string& why) {
   static std::once_flag once;
@@ -54,12 +58,12 @@ class WakeRing {
 
   explicit WakeRing(uring::Ring ring) : ring_(std::move(ring)) {}
 
-  void Send(const WakeBatch::Entry* entries, int count) {
+  void Send(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
     for (int i = 0; i < count; ++i) {
       io_uring_sqe* sqe = ring_.GetSqe();
       uring::PrepFutexWake(sqe, entries[i].word, static_cast<uint32_t>(entries[i].count),
                            Futex2Flags(entries[i].scope), entries[i].bitset);
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | Offload(mode);
       sqe->user_data = 0;
     }
     ring_.Submit();
@@ -72,20 +76,20 @@ class WakeRing {
 
 }  // namespace
 
-void SendWakes(const WakeBatch::Entry* entries, int count) {
+void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
   if (count == 0) return;
   if (uring::EventLoop* loop = uring::EventLoop::Current()) {
     // QueueFutexWake falls back to futex(2) itself when the loop is not native.
     for (int i = 0; i < count; ++i) {
       loop->QueueFutexWake(entries[i].word, static_cast<uint32_t>(entries[i].count),
-                           Futex2Flags(entries[i].scope), entries[i].bitset);
+                           Futex2Flags(entries[i].scope), entries[i].bitset, Offload(mode));
     }
     loop->FlushWakes();
     return;
   }
-  if (count > 1) {
+  if (count > 1 || mode == WakeBatch::Mode::kOffload) {
     if (WakeRing* ring = WakeRing::ForThisThread()) {
-      ring->Send(entries, count);
+      ring->Send(entries, count, mode);
       return;
     }
   }

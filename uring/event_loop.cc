@@ -347,7 +347,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
 }
 
 void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
-                               uint32_t futex2_flags, uint64_t mask) {
+                               uint32_t futex2_flags, uint64_t mask, uint8_t sqe_flags) {
   CheckOwner();
   if (!native_) {
     int op = FUTEX_WAKE_BITSET | ((futex2_flags & kFutex2Private) ? FUTEX_PRIVATE_FLAG : 0);
@@ -356,7 +356,7 @@ void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
   }
   io_uring_sqe* sqe = ring_.GetSqe();
   PrepFutexWake(sqe, word, n, futex2_flags, mask);
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | sqe_flags;
   sqe->user_data = 0;  // A failed wake posts a CQE; it is dropped.
 }
 
@@ -421,10 +421,12 @@ void EventLoop::WaitAndReap() {
 void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
   CheckOwner();
   FlushWakes();
+  ++run_depth_;
   while (!done()) {
     if (DispatchOne()) continue;
     WaitAndReap();
   }
+  --run_depth_;
 }
 
 void EventLoop::Run() {

@@ -170,8 +170,11 @@ class EventLoop {
   // Fallback: calls futex(2) FUTEX_WAKE now.
   // Ordering: stores made before this call are published by the submit.
   // `mask`: wake only waiters whose bitset intersects it (FUTEX_WAKE_BITSET).
+  // `sqe_flags`: extra SQE flags, e.g. IOSQE_ASYNC to have an io-wq worker
+  // do the wake instead of the submitting thread (native path only).
   void QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
-                      uint32_t futex2_flags, uint64_t mask = kFutexBitsetMatchAny);
+                      uint32_t futex2_flags, uint64_t mask = kFutexBitsetMatchAny,
+                      uint8_t sqe_flags = 0);
   // Submits all queued SQEs now.
   void FlushWakes();
 
@@ -205,6 +208,11 @@ class EventLoop {
   T RunUntilComplete(Task<T> task);
   // Queues a coroutine resumption as a dispatch step.
   void Schedule(std::coroutine_handle<> h);
+
+  // How many RunUntil / Run / RunUntilComplete calls are active on the
+  // owner thread (nesting depth). Lets a blocked waiter tell whether its
+  // completion arrived while a nested wait was running above it.
+  int run_depth() const { return run_depth_; }
 
   // Number of operations in flight (for tests and diagnostics).
   size_t in_flight() const { return ops_count_; }
@@ -245,6 +253,7 @@ class EventLoop {
   EventfdOp efd_op_{this};
   bool efd_armed_ = false;
   bool destroying_ = false;
+  int run_depth_ = 0;
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 

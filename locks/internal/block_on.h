@@ -27,17 +27,34 @@
 
 namespace ringlock::internal {
 
+template <class Acquisition>
+class LeaverFor final : public WaitLeaver {
+ public:
+  explicit LeaverFor(Acquisition& acq) : acq_(acq) {}
+  void Leave() override { acq_.Leave(); }
+
+ private:
+  Acquisition& acq_;
+};
+
 // Runs `acq` to completion or to `deadline`; true when it succeeded.
 template <class Acquisition>
 bool BlockOn(Acquisition& acq, Deadline deadline) {
   uint32_t expected;
   if (acq.Arm(&expected)) return true;
   WaitBackend& backend = CurrentWaitBackend();
+  LeaverFor<Acquisition> leaver(acq);
   for (;;) {
-    const FutexWaitResult r =
-        backend.Wait(acq.word(), expected, deadline, acq.scope(), acq.bitset());
+    const BackendWaitResult r =
+        backend.Wait(acq.word(), expected, deadline, acq.scope(), acq.bitset(), leaver);
+    if (r == BackendWaitResult::kLeft) {
+      // Deregistered by the backend: start over as a new waiter.
+      if (deadline.HasPassed()) return false;
+      if (acq.Arm(&expected)) return true;
+      continue;
+    }
     if (acq.OnWake(&expected)) return true;
-    if (r == FutexWaitResult::kTimedOut || deadline.HasPassed()) {
+    if (r == BackendWaitResult::kTimedOut || deadline.HasPassed()) {
       acq.Leave();
       return false;
     }

@@ -23,32 +23,64 @@
 
 namespace ringlock::internal {
 
+// Deregisters a blocked waiter from its word(s): the waiter protocol's
+// Leave() step, which also passes on any wake the waiter consumed.
+class WaitLeaver {
+ public:
+  virtual void Leave() = 0;
+
+ protected:
+  ~WaitLeaver() = default;
+};
+
+// What a backend's wait ended with, beyond FutexWaitResult: kLeft means the
+// backend already ran the waiter's Leave() (see RingWaitBackend: a wait that
+// completes while a nested wait runs above it on the same thread cannot act
+// on its wake, so it hands the wake on at once). The caller re-arms.
+enum class BackendWaitResult : uint8_t { kWoken, kValueChanged, kTimedOut, kLeft };
+
 class WaitBackend {
  public:
   virtual ~WaitBackend() = default;
 
   // Returns after a wake with an intersecting bitset, a value mismatch, the
-  // deadline, or spuriously. Callers always re-check the word.
-  virtual FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected,
-                               Deadline deadline, FutexScope scope, uint32_t bitset) = 0;
+  // deadline, spuriously, or kLeft after calling leaver.Leave(). Callers
+  // always re-check the word.
+  virtual BackendWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected,
+                                 Deadline deadline, FutexScope scope, uint32_t bitset,
+                                 WaitLeaver& leaver) = 0;
 
-  // Returns when any entry is woken or mismatches, or at the deadline.
-  virtual futex::WaitvResult WaitAny(const futex::WaitvEntry* entries, int count,
-                                     Deadline deadline) = 0;
+  // Returns when any entry is woken or mismatches, at the deadline, or
+  // kLeft (index -1) after calling leaver.Leave() for all entries.
+  virtual BackendWaitResult WaitAny(const futex::WaitvEntry* entries, int count,
+                                    Deadline deadline, int* index, WaitLeaver& leaver) = 0;
 
   virtual const char* name() const = 0;
 };
 
 // futex(2) and futex_waitv(2).
+inline BackendWaitResult ToBackendResult(FutexWaitResult r) {
+  switch (r) {
+    case FutexWaitResult::kValueChanged:
+      return BackendWaitResult::kValueChanged;
+    case FutexWaitResult::kTimedOut:
+      return BackendWaitResult::kTimedOut;
+    default:
+      return BackendWaitResult::kWoken;
+  }
+}
+
 class FutexWaitBackend final : public WaitBackend {
  public:
-  FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
-                       FutexScope scope, uint32_t bitset) override {
-    return futex::Wait(word, expected, deadline, scope, bitset);
+  BackendWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
+                         FutexScope scope, uint32_t bitset, WaitLeaver&) override {
+    return ToBackendResult(futex::Wait(word, expected, deadline, scope, bitset));
   }
-  futex::WaitvResult WaitAny(const futex::WaitvEntry* entries, int count,
-                             Deadline deadline) override {
-    return futex::WaitAny(entries, count, deadline);
+  BackendWaitResult WaitAny(const futex::WaitvEntry* entries, int count, Deadline deadline,
+                            int* index, WaitLeaver&) override {
+    const futex::WaitvResult r = futex::WaitAny(entries, count, deadline);
+    *index = r.index;
+    return ToBackendResult(r.result);
   }
   const char* name() const override { return "futex"; }
 

@@ -9,7 +9,7 @@ namespace ringlock::internal {
 
 // Sends `count` queued wakes. Returns normally only when all have been
 // delivered to the kernel.
-void SendWakes(const WakeBatch::Entry* entries, int count);
+void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode);
 
 }  // namespace ringlock::internal
 

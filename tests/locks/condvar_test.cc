@@ -162,16 +162,19 @@ INSTANTIATE_TEST_SUITE_P(AllModes, CondVarTest, ::testing::ValuesIn(testing::All
 
 // Regression: a timed-out waiter that raced with notify_one reports
 // no_timeout rather than absorbing the notify silently.
+// (std::mutex here: the unlock goes through a type-erased callback, which
+// clang's static lock analysis cannot follow for an annotated Mutex.)
 TEST(CondVarProtocolTest, NotifyRacingTimeoutIsNotLost) {
-  Mutex mu;
+  std::mutex mu;
   CondVar cv;
   mu.lock();
   internal::CondVarAcquisition acq(
-      cv.mutable_word(), FutexScope::kPrivate, [](void* m) { static_cast<Mutex*>(m)->unlock(); },
-      &mu);
+      cv.mutable_word(), FutexScope::kPrivate,
+      [](void* m) { static_cast<std::mutex*>(m)->unlock(); }, &mu);
   uint32_t expected;
   ASSERT_FALSE(acq.Arm(&expected));
-  EXPECT_FALSE(mu.is_locked());
+  ASSERT_TRUE(mu.try_lock()) << "Arm did not release the lock";
+  mu.unlock();
   cv.notify_one();                    // the wake finds nobody asleep...
   EXPECT_TRUE(acq.OnWake(&expected));  // ...but the sequence moved: notified
 }

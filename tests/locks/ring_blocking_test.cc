@@ -1,0 +1,161 @@
+// Ring-blocking waits: plain blocking calls made on a thread that runs an
+// EventLoop, including waits nested inside other waits on the same thread.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/event.h"
+#include "locks/mutex.h"
+#include "locks/semaphore.h"
+#include "uring/event_loop.h"
+#include "uring/task.h"
+
+namespace ringlock {
+namespace {
+
+using std::chrono::milliseconds;
+using uring::EventLoop;
+using uring::Task;
+
+class RingBlockingTest : public ::testing::TestWithParam<uring::FutexMode> {
+ protected:
+  std::unique_ptr<EventLoop> MakeLoop() {
+    uring::EventLoopOptions options;
+    options.mode = GetParam();
+    auto loop = EventLoop::Create(options);
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    return loop.ok() ? *std::move(loop) : nullptr;
+  }
+};
+
+// Fails the process (with the word) instead of hanging the test run.
+void ExpectWithin(std::chrono::seconds limit, const std::atomic<bool>& done,
+                  const std::atomic<uint32_t>& word) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!done.load() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  if (!done.load()) {
+    std::fprintf(stderr, "HANG: word=0x%x\n", word.load());
+    std::fflush(stderr);
+    _exit(1);
+  }
+}
+
+Task<void> TakeOnce(Mutex& mu, std::atomic<int>& taken) {
+  std::lock_guard<Mutex> g(mu);  // ring-blocking: nested inside the other's wait
+  taken.fetch_add(1);
+  co_return;
+}
+
+// Regression: C1 blocks in lock(); its wait dispatches C2, which blocks in
+// lock() too, nested. The unlock wakes C1 (the older sleeper) and sets W,
+// but C1 cannot act until C2's wait returns, and C2 was never woken because
+// W told unlockers someone was awake. Now C1's completion hands the wake on.
+TEST_P(RingBlockingTest, NestedWaitsOnOneMutex) {
+  Mutex mu;
+  std::atomic<int> taken{0};
+  std::atomic<bool> done{false};
+  mu.lock();
+  std::thread loop_thread([&] {
+    auto loop = MakeLoop();
+    for (int i = 0; i < 3; ++i) loop->Spawn(TakeOnce(mu, taken));
+    loop->Stop();
+    loop->Run();
+    done = true;
+  });
+  // Wait for the first registration, then let all three arm. (In fallback
+  // mode the helper arms outer waits late; they see the word changed by the
+  // inner registrations, and their completions, dispatched inside the inner
+  // wait, deregister them until control returns: N may not reach 3.)
+  while (mu.word().load() / Mutex::kWaiterOne < 1) std::this_thread::yield();
+  std::this_thread::sleep_for(milliseconds(50));
+  mu.unlock();
+  ExpectWithin(std::chrono::seconds(20), done, mu.word());
+  loop_thread.join();
+  EXPECT_EQ(taken.load(), 3);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+Task<void> AcquireOnce(Semaphore& sem, std::atomic<int>& taken) {
+  sem.acquire();
+  taken.fetch_add(1);
+  co_return;
+}
+
+TEST_P(RingBlockingTest, NestedWaitsOnOneSemaphore) {
+  Semaphore sem(0);
+  std::atomic<int> taken{0};
+  std::atomic<bool> done{false};
+  std::thread loop_thread([&] {
+    auto loop = MakeLoop();
+    for (int i = 0; i < 3; ++i) loop->Spawn(AcquireOnce(sem, taken));
+    loop->Stop();
+    loop->Run();
+    done = true;
+  });
+  while (sem.word().load() / internal::kSemWaiterOne < 1) std::this_thread::yield();
+  std::this_thread::sleep_for(milliseconds(50));
+  sem.release(1);  // wakes the outermost waiter: it must hand the permit on
+  std::this_thread::sleep_for(milliseconds(30));
+  sem.release(2);
+  ExpectWithin(std::chrono::seconds(20), done, sem.word());
+  loop_thread.join();
+  EXPECT_EQ(taken.load(), 3);
+  EXPECT_EQ(sem.word().load(), 0u);
+}
+
+Task<void> CountUnderLock(Mutex& mu, int64_t& counter, int iters) {
+  for (int i = 0; i < iters; ++i) {
+    std::lock_guard<Mutex> g(mu);
+    ++counter;
+    if (i % 8 == 0) co_await uring::Task<void>([]() -> Task<void> { co_return; }());
+  }
+}
+
+// Coroutines on two loops take the mutex with plain lock() (ring-blocking,
+// nesting freely), against two plain threads: exact count, no hang.
+TEST_P(RingBlockingTest, NestedLockersUnderContention) {
+  Mutex mu;
+  int64_t counter = 0;
+  constexpr int kIters = 500, kCoroutines = 4;
+  std::atomic<int> loops_done{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int l = 0; l < 2; ++l) {
+    threads.emplace_back([&] {
+      auto loop = MakeLoop();
+      for (int c = 0; c < kCoroutines; ++c) loop->Spawn(CountUnderLock(mu, counter, kIters));
+      loop->Stop();
+      loop->Run();
+      if (loops_done.fetch_add(1) == 1) done = true;
+    });
+  }
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Mutex> g(mu);
+        ++counter;
+      }
+    });
+  }
+  ExpectWithin(std::chrono::seconds(60), done, mu.word());
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, int64_t{2 * kCoroutines + 2} * kIters);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,
+                         ::testing::Values(uring::FutexMode::kAuto, uring::FutexMode::kFallback),
+                         [](const auto& info) {
+                           return info.param == uring::FutexMode::kAuto ? "native" : "fallback";
+                         });
+
+}  // namespace
+}  // namespace ringlock
