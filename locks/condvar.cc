@@ -26,8 +26,14 @@ void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all) {
   if (futex::Wake(word, 1, scope) == 0) {
     // Nobody was asleep: every registered waiter is between registering and
     // sleeping, and the Q we bumped makes that sleep fail. W can go (INV2),
-    // unless the word moved on since.
-    word.compare_exchange_strong(next, next & ~kCondWaiters, std::memory_order_relaxed);
+    // unless the word moved on since. A waiter that registered after our
+    // bump leaves the word unchanged (W was already set) and may have fallen
+    // asleep on it just now: wake every sleeper once more so it re-checks
+    // and sets W again (almost always a wake of nobody; it costs one syscall
+    // on the first notify after the last waiter left, later ones are free).
+    if (word.compare_exchange_strong(next, next & ~kCondWaiters, std::memory_order_relaxed)) {
+      futex::Wake(word, INT_MAX, scope);
+    }
   }
 }
 
@@ -61,8 +67,11 @@ bool CondVarAcquisition::OnWake(uint32_t* expected) {
 }
 
 void CondVarAcquisition::Leave() {
-  // A notify_one since we registered may have been spent on us.
-  if ((word_.load(std::memory_order_relaxed) & ~kCondWaiters) != seq_) WakeWord(word_, 1, scope_);
+  // A notify_one since we registered may have been spent on us: forward it
+  // as a notify of our own (it bumps Q, so no sleeper can miss it).
+  if ((word_.load(std::memory_order_relaxed) & ~kCondWaiters) != seq_) {
+    CondVarNotify(word_, scope_, /*all=*/false);
+  }
 }
 
 }  // namespace ringlock::internal

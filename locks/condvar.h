@@ -41,11 +41,14 @@
 //
 // Invariants:
 //   INV1  A waiter sleeps only with W=1 in the word it sleeps on.
-//   INV2  W is cleared only by a notify that woke everyone who could be asleep
-//         (notify_all, or notify_one whose wake found no sleeper and whose
-//         word is still the one it wrote).
+//   INV2  W is cleared only by a notify that wakes everyone who could be
+//         asleep: notify_all, or a notify_one whose wake found no sleeper,
+//         whose word is still the one it wrote, and which then wakes all
+//         sleepers once more (a waiter that registered after its bump left
+//         the word unchanged and may have just fallen asleep on it;
+//         regression test NotifyOneClearingWDoesNotStrandALateSleeper).
 // A waiter that leaves after Q changed (timeout, cancelled coroutine) may have
-// absorbed a notify_one: it wakes one other waiter in its place.
+// absorbed a notify_one: it sends a notify_one of its own in its place.
 //
 // Misuse (debug builds abort): destroying a condvar with sleepers (checked
 // with one futex wake in the destructor when W=1, debug builds only).

@@ -144,7 +144,11 @@ class EventLoop {
   //   Memory ordering: none by itself. The waker's stores before its wake are
   //   visible after Complete only through the word: load it with acquire
   //   (TSAN cannot see the kernel's ordering).
-  //   Spurious completions: none from the loop; a waker may wake "too many".
+  //   Spurious completions: possible on the fallback path (futex_waitv(2)
+  //   reports one woken index though several entries may have been woken,
+  //   so the helper completes every wait that may have been, with 0; waits
+  //   beyond its 127 words complete with 0 every 1 ms). Callers re-check
+  //   their word after 0, as after any futex wake.
   //   Linux >= 6.16 private hash bug: handled (EnsurePrivateFutexHash()).
   //   `op` must stay alive until Complete runs.
   void StartFutexWait(FutexWaitOp* op, const std::atomic<uint32_t>* word,

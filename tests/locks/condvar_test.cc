@@ -157,6 +157,45 @@ TEST_P(CondVarTest, WorksWithStdMutex) {
   t.join();
 }
 
+// Regression: notify_one found nobody asleep and cleared W, while a waiter
+// that registered after its sequence bump (leaving the word unchanged) fell
+// asleep in between; the next notify_one saw W=0 and woke nobody. Here
+// notifies and fresh registrations race continuously; a waiter that sleeps
+// through a whole second of notifies is a lost wakeup.
+TEST_P(CondVarTest, NotifyOneClearingWDoesNotStrandALateSleeper) {
+  Mutex mu;
+  CondVar cv;
+  int64_t ticket = 0;
+  std::atomic<bool> stop{false};
+  std::atomic<int> stranded{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.push_back(Start([&] {
+      while (!stop.load()) {
+        std::unique_lock<Mutex> lock(mu);
+        const int64_t seen = ticket;
+        if (cv.wait_for(lock, std::chrono::seconds(1)) == std::cv_status::timeout &&
+            ticket != seen && !stop.load()) {
+          stranded.fetch_add(1);  // notified (ticket moved) yet slept 1 s
+        }
+      }
+    }));
+  }
+  const auto until = std::chrono::steady_clock::now() + milliseconds(1500);
+  while (std::chrono::steady_clock::now() < until) {
+    {
+      std::lock_guard<Mutex> g(mu);
+      ++ticket;
+    }
+    cv.notify_one();
+    if (ticket % 64 == 0) std::this_thread::yield();
+  }
+  stop = true;
+  cv.notify_all();  // waiters also leave within their 1 s timeout
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(stranded.load(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, CondVarTest, ::testing::ValuesIn(testing::AllWaiterModes()),
                          testing::WaiterModeName);
 

@@ -102,6 +102,7 @@ std::vector<std::pair<Operation*, int32_t>> FutexFallback::TakeCompleted() {
 void FutexFallback::Run() {
   std::vector<FutexWaitv> vec;
   std::vector<std::pair<uint64_t, uint32_t>> where;  // vec index -> (id, sub)
+  std::vector<uint64_t> overflow;  // waits that did not fit in the syscall
   mu_.lock();
   while (!stop_) {
     const int64_t now = MonoNowNs();
@@ -110,6 +111,7 @@ void FutexFallback::Run() {
     int64_t deadline = kNoDeadline;
     vec.clear();
     where.clear();
+    overflow.clear();
     const uint32_t ctl_seen = ctl_.load(std::memory_order_acquire);
     vec.push_back(MakeFutexWaitv(&ctl_, ctl_seen, kFutex2Private));
     where.emplace_back(0, 0);
@@ -141,6 +143,7 @@ void FutexFallback::Run() {
         deadline = std::min(deadline, w.deadline);
       } else {
         truncated = true;
+        overflow.push_back(it->first);
         deadline = std::min(deadline, w.deadline);
       }
       ++it;
@@ -158,17 +161,42 @@ void FutexFallback::Run() {
     const int err = r < 0 ? errno : 0;
     mu_.lock();
     if (r > 0 && static_cast<size_t>(r) < where.size()) {
-      auto [id, sub] = where[r];
-      auto it = waits_.find(id);
-      if (it != waits_.end()) {  // Not removed meanwhile.
-        done_.emplace_back(it->second.op,
-                           it->second.waitv ? static_cast<int32_t>(sub) : 0);
+      // futex_waitv(2) reports the highest woken index, but entries below it
+      // may have been woken too (each such wake was counted by its waker),
+      // and a wake need not change the word. So every wait with an entry at
+      // index <= r completes: the woken one with its result, the others with
+      // 0 ("woken or spurious": their callers re-check their words).
+      std::vector<uint64_t> ids;
+      for (long i = 1; i <= r; ++i) {
+        if (ids.empty() || ids.back() != where[i].first) ids.push_back(where[i].first);
+      }
+      for (uint64_t id : ids) {
+        auto it = waits_.find(id);
+        if (it == waits_.end()) continue;  // Removed meanwhile.
+        const bool woken = id == where[r].first;
+        done_.emplace_back(it->second.op, woken && it->second.waitv
+                                              ? static_cast<int32_t>(where[r].second)
+                                              : 0);
         ids_.erase(it->second.op);
         waits_.erase(it);
-        mu_.unlock();
-        notify_();
-        mu_.lock();
       }
+      mu_.unlock();
+      notify_();
+      mu_.lock();
+    } else if (r < 0 && err == ETIMEDOUT && !overflow.empty()) {
+      // Waits beyond the syscall's 128 words are not slept on, so a wake that
+      // leaves their word unchanged would go unseen: every poll completes
+      // them with 0 (spurious; their callers re-check and wait again).
+      for (uint64_t id : overflow) {
+        auto it = waits_.find(id);
+        if (it == waits_.end() || it->second.deadline <= MonoNowNs()) continue;
+        done_.emplace_back(it->second.op, 0);
+        ids_.erase(it->second.op);
+        waits_.erase(it);
+      }
+      mu_.unlock();
+      notify_();
+      mu_.lock();
     } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR &&
                ctl_.load(std::memory_order_acquire) == ctl_seen) {
       // EFAULT/EINVAL with an unchanged set: a caller passed a bad word.

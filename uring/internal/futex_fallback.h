@@ -12,10 +12,15 @@
 // expected value itself, so a wait whose word already changed completes with
 // -EAGAIN (as a native FUTEX_WAIT armed late would).
 //
+// Absorbed wakes: futex_waitv(2) returns the highest woken index only, so
+// when it returns index r every wait with an entry at index <= r completes
+// (0 for all but the reported one): a wake that left its word unchanged
+// cannot be lost under another index. Callers re-check their words.
+//
 // Capacity: one futex_waitv(2) holds 128 words, one of them the control
 // word. Waits beyond 127 words are not slept on: the helper re-checks their
-// values every millisecond (a wake that leaves the word unchanged is then
-// only seen as a value change; ringlock's protocols always change the word).
+// values and completes them with 0 every millisecond (so wakes that leave
+// the word unchanged are seen too).
 #ifndef RINGLOCK_URING_INTERNAL_FUTEX_FALLBACK_H_
 #define RINGLOCK_URING_INTERNAL_FUTEX_FALLBACK_H_
 
