@@ -534,7 +534,7 @@ static int t_sqe_wake_sqe_wait_and_shared(void)
 			sys_futex(&shm[0], FUTEX_WAIT, 0, NULL);
 		_exit(0);
 	}
-	int woken = 0;
+	int woken = 0, reaped = 0;
 	double end = now_s() + 10;
 	sleep_ms(50);
 	__atomic_store_n(&shm[0], 1, __ATOMIC_SEQ_CST);
@@ -545,12 +545,16 @@ static int t_sqe_wake_sqe_wait_and_shared(void)
 		CHECK(reap(&ring, 1, res, 5000) == 0, "missing CQE");
 		CHECK(res[0] >= 0, "shared wake gave %d", res[0]);
 		woken = res[0];
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			reaped = 1;
 			break;
+		}
 		sleep_ms(10);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status),
-	      "shared child");
+	if (!reaped && waitpid(pid, &status, 0) != pid)
+		status = -1;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "shared child status 0x%x", status);
 	io_uring_queue_exit(&ring);
 	return 0;
 }
@@ -767,7 +771,13 @@ static int t_exit_with_pending(void)
 		}
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "mode %d: child status 0x%x", mode, status);
-		/* the shared waits died with the ring */
+		/*
+		 * The shared waits die with the ring. The last fput() of a
+		 * ring only queues its teardown (io_ring_exit_work) on a
+		 * workqueue, which may run after the parent has reaped the
+		 * child: give it time before looking.
+		 */
+		sleep_ms(2000);
 		CHECK(futex_wake_n(&shm[0], INT_MAX, 0) == 0,
 		      "mode %d: shared wait survived ring exit", mode);
 		CHECK(futex_wake_n(&shm[1], INT_MAX, 0) == 0,
@@ -922,6 +932,181 @@ static int t_cancel_wake_race(void)
 	return 0;
 }
 
+/* several wakers hit different words of one WAITV at once */
+struct vwaker {
+	uint32_t *word;
+	volatile int *stop;
+};
+
+static void *vwaker_thread(void *arg)
+{
+	struct vwaker *w = arg;
+
+	while (!*w->stop)
+		futex_wake_n(w->word, 1, 1);
+	return NULL;
+}
+
+static int t_waitv_wake_race(void)
+{
+	struct io_uring ring;
+	static uint32_t words[4];
+	static volatile int stop;
+	struct vwaker w[2] = { { &words[1], &stop }, { &words[3], &stop } };
+	struct fwaitv v[4];
+	pthread_t t[2];
+	int hist[4] = { 0, 0, 0, 0 };
+
+	if (ring_init(&ring))
+		return -1;
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 4; i++) {
+		v[i].uaddr = (uintptr_t)&words[i];
+		v[i].flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE;
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, vwaker_thread, &w[i]);
+	for (int it = 0; it < 500; it++) {
+		uint64_t ud;
+		int res;
+
+		prep_futex_waitv(get_sqe(&ring), v, 4, it);
+		io_uring_submit(&ring);
+		CHECK(wait_cqe_ms(&ring, 10000, &ud, &res) == 0,
+		      "iteration %d: no CQE", it);
+		CHECK(ud == (uint64_t)it, "stray CQE %llu", (unsigned long long)ud);
+		CHECK(res == 1 || res == 3, "iteration %d: index %d", it, res);
+		hist[res]++;
+	}
+	stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	/* nothing may stay queued behind a completed WAITV */
+	for (int i = 0; i < 4; i++)
+		CHECK(futex_wake_n(&words[i], INT_MAX, 1) == 0,
+		      "word %d still has waiters", i);
+	printf("  waitv race: index1 %d, index3 %d\n", hist[1], hist[3]);
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+
+/* issue from io-wq (IOSQE_ASYNC), and a DEFER_TASKRUN ring */
+static int t_iowq_and_defer_taskrun(void)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		struct io_uring ring;
+		static uint32_t word;
+		struct waker w = { &word, 50, 0, 0, 0 };
+		struct io_uring_sqe *sqe;
+		pthread_t t;
+		uint64_t ud;
+		int res, ret;
+
+		ret = io_uring_queue_init(16, &ring, mode ?
+			IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN :
+			0);
+		CHECK(ret == 0, "mode %d: queue_init %d", mode, ret);
+		/* a wait woken by futex(2) */
+		sqe = get_sqe(&ring);
+		prep_futex_wait(sqe, &word, 0, FUTEX_BITSET_ALL,
+				FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 1);
+		if (!mode)
+			sqe->flags |= IOSQE_ASYNC;
+		io_uring_submit(&ring);
+		pthread_create(&t, NULL, waker_thread, &w);
+		ret = wait_cqe_ms(&ring, 10000, &ud, &res);
+		pthread_join(t, NULL);
+		CHECK(ret == 0 && ud == 1 && res == 0,
+		      "mode %d: wait ret %d ud %llu res %d", mode, ret,
+		      (unsigned long long)ud, res);
+		/* a wait cancelled, a waitv woken by an SQE wake */
+		struct fwaitv v = { 0, (uintptr_t)&word,
+				    FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 0 };
+		int got[4] = { 9, 9, 9, 9 };
+
+		sqe = get_sqe(&ring);
+		prep_futex_wait(sqe, &word, 0, 0x1,
+				FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 0);
+		if (!mode)
+			sqe->flags |= IOSQE_ASYNC;
+		sqe = get_sqe(&ring);
+		prep_futex_waitv(sqe, &v, 1, 1);
+		if (!mode)
+			sqe->flags |= IOSQE_ASYNC;
+		io_uring_submit(&ring);
+		sleep_ms(50);
+		sqe = get_sqe(&ring);
+		io_uring_prep_cancel64(sqe, 0, 0);
+		sqe->user_data = 2;
+		io_uring_submit(&ring);
+		/* wake with bitset 0x2: not the cancelled wait's 0x1 */
+		prep_futex_wake(get_sqe(&ring), &word, 1, 0x2,
+				FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 3);
+		io_uring_submit(&ring);
+		CHECK(reap(&ring, 4, got, 5000) == 0, "mode %d: missing CQEs",
+		      mode);
+		CHECK(got[0] == -ECANCELED && got[1] == 0 &&
+		      (got[2] == 0 || got[2] == 1) && got[3] == 1, "mode %d: wait %d waitv %d cancel %d wake %d",
+		      mode, got[0], got[1], got[2], got[3]);
+		io_uring_queue_exit(&ring);
+	}
+	return 0;
+}
+
+/* processes exit with pending waits while wakers hammer the words */
+static int t_exit_wake_race(void)
+{
+	uint32_t *shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(shm != MAP_FAILED, "mmap");
+	for (int it = 0; it < 40; it++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct io_uring ring;
+			struct fwaitv v[2];
+
+			if (io_uring_queue_init(16, &ring, 0))
+				_exit(2);
+			memset(v, 0, sizeof(v));
+			for (int i = 0; i < 2; i++) {
+				v[i].uaddr = (uintptr_t)&shm[i];
+				v[i].flags = FUTEX2_SIZE_U32;
+			}
+			for (int i = 0; i < 8; i++)
+				prep_futex_wait(get_sqe(&ring), &shm[i & 1], 0,
+						FUTEX_BITSET_ALL,
+						FUTEX2_SIZE_U32, i);
+			prep_futex_waitv(get_sqe(&ring), v, 2, 8);
+			io_uring_submit(&ring);
+			for (volatile int spin = 0; spin < (it % 8) * 3000;
+			     spin++)
+				;
+			_exit(0);
+		}
+		/* the parent wakes (shared futexes) while the child exits */
+		double end = now_s() + 20;
+
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			futex_wake_n(&shm[it & 1], 2, 0);
+			if (now_s() > end) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				CHECK(0, "iteration %d: child hung", it);
+			}
+		}
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "iteration %d: status 0x%x", it, status);
+	}
+	sleep_ms(2000);	/* ring teardown is asynchronous, see above */
+	CHECK(futex_wake_n(&shm[0], INT_MAX, 0) == 0 &&
+	      futex_wake_n(&shm[1], INT_MAX, 0) == 0,
+	      "waiters of exited processes left queued");
+	return 0;
+}
+
 /* ---------- runner ---------- */
 
 struct test {
@@ -944,6 +1129,9 @@ static const struct test tests[] = {
 	{ "exit_with_pending_waits", t_exit_with_pending, 1 },
 	{ "pingpong_2000", t_pingpong, 0 },
 	{ "cancel_wake_race_1000", t_cancel_wake_race, 1 },
+	{ "waitv_wake_race_500", t_waitv_wake_race, 1 },
+	{ "iowq_and_defer_taskrun", t_iowq_and_defer_taskrun, 1 },
+	{ "exit_wake_race_40", t_exit_wake_race, 1 },
 };
 
 static int run_one(const struct test *t, int *passed, int *failed)
