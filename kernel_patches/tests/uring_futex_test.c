@@ -990,10 +990,18 @@ static int t_waitv_wake_race(void)
 	return 0;
 }
 
-/* issue from io-wq (IOSQE_ASYNC), and a DEFER_TASKRUN ring */
+/*
+ * mode 0: issued from io-wq (IOSQE_ASYNC); 1: DEFER_TASKRUN ring;
+ * 2: SQPOLL ring (issued and completed by the SQ thread)
+ */
 static int t_iowq_and_defer_taskrun(void)
 {
-	for (int mode = 0; mode < 2; mode++) {
+	static const unsigned int setup[3] = {
+		0, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SQPOLL,
+	};
+
+	for (int mode = 0; mode < 3; mode++) {
 		struct io_uring ring;
 		static uint32_t word;
 		struct waker w = { &word, 50, 0, 0, 0 };
@@ -1002,9 +1010,7 @@ static int t_iowq_and_defer_taskrun(void)
 		uint64_t ud;
 		int res, ret;
 
-		ret = io_uring_queue_init(16, &ring, mode ?
-			IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN :
-			0);
+		ret = io_uring_queue_init(16, &ring, setup[mode]);
 		CHECK(ret == 0, "mode %d: queue_init %d", mode, ret);
 		/* a wait woken by futex(2) */
 		sqe = get_sqe(&ring);
@@ -1039,15 +1045,55 @@ static int t_iowq_and_defer_taskrun(void)
 		io_uring_prep_cancel64(sqe, 0, 0);
 		sqe->user_data = 2;
 		io_uring_submit(&ring);
-		/* wake with bitset 0x2: not the cancelled wait's 0x1 */
-		prep_futex_wake(get_sqe(&ring), &word, 1, 0x2,
-				FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 3);
-		io_uring_submit(&ring);
-		CHECK(reap(&ring, 4, got, 5000) == 0, "mode %d: missing CQEs",
-		      mode);
+		/*
+		 * Wake with bitset 0x2, which the cancelled wait (0x1) would
+		 * not match anyway. Repeat until it wakes the waitv: under
+		 * load the io-wq worker may not have armed it yet.
+		 */
+		int wake_pending = 0, n_done = 0;
+		double end = now_s() + 10;
+
+		while (n_done < 3 || got[3] != 1) {
+			uint64_t ud2;
+			int r;
+
+			CHECK(now_s() < end, "mode %d: wait %d waitv %d "
+			      "cancel %d wake %d", mode, got[0], got[1],
+			      got[2], got[3]);
+			if (!wake_pending && got[3] != 1) {
+				prep_futex_wake(get_sqe(&ring), &word, 1, 0x2,
+						FUTEX2_SIZE_U32 |
+						FUTEX2_PRIVATE, 3);
+				io_uring_submit(&ring);
+				wake_pending = 1;
+			}
+			if (wait_cqe_ms(&ring, 100, &ud2, &r))
+				continue;
+			CHECK(ud2 < 4, "mode %d: stray CQE", mode);
+			got[ud2] = r;
+			if (ud2 == 3) {
+				wake_pending = 0;
+				CHECK(r == 0 || r == 1, "mode %d: wake %d",
+				      mode, r);
+				if (!r)
+					sleep_ms(20);
+			} else {
+				n_done++;
+			}
+		}
 		CHECK(got[0] == -ECANCELED && got[1] == 0 &&
-		      (got[2] == 0 || got[2] == 1) && got[3] == 1, "mode %d: wait %d waitv %d cancel %d wake %d",
+		      (got[2] == 0 || got[2] == 1) && got[3] == 1,
+		      "mode %d: wait %d waitv %d cancel %d wake %d",
 		      mode, got[0], got[1], got[2], got[3]);
+		/* close the ring with a wait and a waitv pending */
+		sqe = get_sqe(&ring);
+		prep_futex_wait(sqe, &word, 0, FUTEX_BITSET_ALL,
+				FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 4);
+		if (!mode)
+			sqe->flags |= IOSQE_ASYNC;
+		prep_futex_waitv(get_sqe(&ring), &v, 1, 5);
+		io_uring_submit(&ring);
+		sleep_ms(20);
 		io_uring_queue_exit(&ring);
 	}
 	return 0;
@@ -1130,7 +1176,7 @@ static const struct test tests[] = {
 	{ "pingpong_2000", t_pingpong, 0 },
 	{ "cancel_wake_race_1000", t_cancel_wake_race, 1 },
 	{ "waitv_wake_race_500", t_waitv_wake_race, 1 },
-	{ "iowq_and_defer_taskrun", t_iowq_and_defer_taskrun, 1 },
+	{ "iowq_defer_taskrun_sqpoll", t_iowq_and_defer_taskrun, 1 },
 	{ "exit_wake_race_40", t_exit_wake_race, 1 },
 };
 
