@@ -24,6 +24,9 @@
 #   RINGLOCK_QEMU_ACCEL        qemu accelerator (default tcg; "kvm" where
 #                              KVM works)
 #   RINGLOCK_QEMU_SKIP_APT=1   don't run apt-get (packages already there)
+#   RINGLOCK_QEMU_REUSE=1      developer shortcut: reuse the two kernels of a
+#                              previous run in the same work dir and only
+#                              rebuild the tests and boot (not for CI)
 #   JOBS                       make -j (default: number of CPUs)
 set -euo pipefail
 
@@ -179,11 +182,11 @@ boot_and_check() {	# boot_and_check BZIMAGE LABEL EXPECT
 	log "$label: qemu exited with $rc after $((SECONDS - t0)) s"
 
 	echo "----- $label: test output -----"
-	sed -n '/^INIT START/,/^INIT DONE/p' "$out.txt" |
+	sed -n 's/.*INIT START/INIT START/; /INIT START/,/^INIT DONE/p' "$out.txt" |
 		grep -Ev '^(input|serio|i8042|ACPI|tsc|clocksource):' || true
 	echo "----- end of $label -----"
 
-	local p f line name
+	local p f line name detail
 	# individual test cases of uring_futex_test
 	p=$(grep -c '^PASS ' "$out.txt" || true)
 	f=$(grep -c '^FAIL ' "$out.txt" || true)
@@ -201,7 +204,8 @@ boot_and_check() {	# boot_and_check BZIMAGE LABEL EXPECT
 		case "$name" in
 		/tests/uring_futex_test*) ;;	# counted by its cases
 		*": PASS"*) record PASS "$label: ${name%%: *}" ;;
-		*) record FAIL "$label: ${name%%: *}" "${name#*: }" ;;
+		*) detail=${name#*: FAIL (}
+		   record FAIL "$label: ${name%%: *}" "${detail%)}" ;;
 		esac
 	done < <(grep '^BINARY ' "$out.txt" || true)
 
@@ -231,7 +235,7 @@ boot_and_check() {	# boot_and_check BZIMAGE LABEL EXPECT
 
 # ---------------------------------------------------------------- main
 main() {
-	local t_start=$SECONDS ver patches p
+	local ver patches p
 	log "ringlock kernel_patches qemu test; work dir $WORK, make -j$JOBS"
 	case "$WORK" in /|"") die "bad RINGLOCK_QEMU_WORKDIR";; esac
 	install_packages
@@ -241,16 +245,26 @@ main() {
 	[ "$ver" = "$TESTED_VERSION" ] ||
 		log "WARNING: different linux-source-6.1 version; the series may need a refresh"
 
+	SRC=$WORK/linux-source-6.1
+	mapfile -t patches < <(find "$HERE/linux-6.1" -maxdepth 1 -name "*.patch" | sort)
+	[ ${#patches[@]} -gt 0 ] || die "no patches in $HERE/linux-6.1"
+
+	if [ "${RINGLOCK_QEMU_REUSE:-0}" = 1 ] &&
+	   [ -f "$WORK/bzImage-unpatched" ] && [ -f "$WORK/bzImage-patched" ]; then
+		log "RINGLOCK_QEMU_REUSE=1: reusing the kernels in $WORK"
+		build_userspace
+		boot_and_check "$WORK/bzImage-unpatched" unpatched fallback
+		boot_and_check "$WORK/bzImage-patched" patched native
+		finish
+		return
+	fi
+
 	rm -rf "$WORK"
 	mkdir -p "$WORK"
 	log "extracting /usr/src/linux-source-6.1.tar.xz"
 	timeout 600 tar -C "$WORK" -xf /usr/src/linux-source-6.1.tar.xz ||
 		die "extracting the kernel source failed"
-	SRC=$WORK/linux-source-6.1
 	[ -f "$SRC/Makefile" ] || die "unexpected tarball layout"
-
-	mapfile -t patches < <(find "$HERE/linux-6.1" -maxdepth 1 -name "*.patch" | sort)
-	[ ${#patches[@]} -gt 0 ] || die "no patches in $HERE/linux-6.1"
 
 	build_userspace
 
@@ -282,8 +296,12 @@ main() {
 			patched-debug native
 	fi
 
+	finish
+}
+
+finish() {
 	echo
-	echo "===== summary ($(( (SECONDS - t_start) / 60 )) min $(( (SECONDS - t_start) % 60 )) s) ====="
+	echo "===== summary ($((SECONDS / 60)) min $((SECONDS % 60)) s) ====="
 	printf '%s\n' "${SUMMARY[@]}"
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]

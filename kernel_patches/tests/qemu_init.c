@@ -22,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,7 +107,11 @@ int main(void)
 	if (mount("proc", "/proc", "proc", 0, NULL))
 		printf("mount /proc: %s\n", strerror(errno));
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
-	printf("INIT START nproc=%ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	struct utsname u;
+
+	uname(&u);
+	printf("INIT START kernel %s %s, %ld CPUs online\n", u.release,
+	       u.version, sysconf(_SC_NPROCESSORS_ONLN));
 
 	list = fopen("/tests/list", "r");
 	if (!list) {
