@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +40,14 @@ static double now_s(void)
 
 static void power_off(int failed)
 {
+	/*
+	 * The serial driver sends asynchronously, and isa-debug-exit stops
+	 * qemu at once: wait until the console has sent everything, or the
+	 * last lines (the verdict) are lost.
+	 */
 	fflush(stdout);
+	tcdrain(STDOUT_FILENO);
+	usleep(200000);
 	sync();
 	if (iopl(3) == 0)
 		outb(failed ? 0x11 : 0x10, 0xf4);
