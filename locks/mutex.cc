@@ -13,8 +13,10 @@ namespace {
 // spinning is cheap insurance for brief contention. Spinning stops as soon
 // as a waiter is registered (WebKit's rule: spin only while nobody is
 // parked): under sustained contention a spinner only fights the running
-// holder for the cache line (bench/README.md measured 25 vs 22 ns of CPU per
-// acquisition at 2 threads with an unconditional 100-iteration spin).
+// holder for the cache line. Measured with bench/mutex_bench (short critical
+// section, 2-vCPU VM, 3 interleaved repetitions each, 2026-11-27): spinning
+// regardless of parked waiters gave 24.3 / 24.4 / 24.9 Mops/s at 2 / 4 / 8
+// threads, this rule 22.9 / 28.4 / 38.5.
 constexpr int kSpinLimit = 100;
 
 }  // namespace
