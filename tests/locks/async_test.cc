@@ -19,6 +19,7 @@
 #include "locks/wait_any.h"
 #include "uring/event_loop.h"
 #include "uring/io.h"
+#include "tests/locks/waiter_modes.h"
 #include "uring/task.h"
 
 namespace ringlock {
@@ -28,16 +29,7 @@ using std::chrono::milliseconds;
 using uring::EventLoop;
 using uring::Task;
 
-class AsyncTest : public ::testing::TestWithParam<uring::FutexMode> {
- protected:
-  std::unique_ptr<EventLoop> MakeLoop() {
-    uring::EventLoopOptions options;
-    options.mode = GetParam();
-    auto loop = EventLoop::Create(options);
-    EXPECT_TRUE(loop.ok()) << loop.status();
-    return loop.ok() ? *std::move(loop) : nullptr;
-  }
-};
+class AsyncTest : public testing::LoopModeTest {};
 
 Task<void> LockAndCount(EventLoop& loop, Mutex& mu, int64_t& counter, int iters) {
   for (int i = 0; i < iters; ++i) {
@@ -336,10 +328,7 @@ TEST_P(AsyncTest, LockOrReadWhicheverFirst) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AsyncTest,
-                         ::testing::Values(uring::FutexMode::kAuto, uring::FutexMode::kFallback),
-                         [](const auto& info) {
-                           return info.param == uring::FutexMode::kAuto ? "native" : "fallback";
-                         });
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
 }  // namespace
 }  // namespace ringlock

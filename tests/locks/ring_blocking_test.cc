@@ -14,6 +14,7 @@
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 #include "uring/event_loop.h"
+#include "tests/locks/waiter_modes.h"
 #include "uring/task.h"
 
 namespace ringlock {
@@ -23,16 +24,7 @@ using std::chrono::milliseconds;
 using uring::EventLoop;
 using uring::Task;
 
-class RingBlockingTest : public ::testing::TestWithParam<uring::FutexMode> {
- protected:
-  std::unique_ptr<EventLoop> MakeLoop() {
-    uring::EventLoopOptions options;
-    options.mode = GetParam();
-    auto loop = EventLoop::Create(options);
-    EXPECT_TRUE(loop.ok()) << loop.status();
-    return loop.ok() ? *std::move(loop) : nullptr;
-  }
-};
+class RingBlockingTest : public testing::LoopModeTest {};
 
 // Fails the process (with the word) instead of hanging the test run.
 void ExpectWithin(std::chrono::seconds limit, const std::atomic<bool>& done,
@@ -152,10 +144,7 @@ TEST_P(RingBlockingTest, NestedLockersUnderContention) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,
-                         ::testing::Values(uring::FutexMode::kAuto, uring::FutexMode::kFallback),
-                         [](const auto& info) {
-                           return info.param == uring::FutexMode::kAuto ? "native" : "fallback";
-                         });
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
 }  // namespace
 }  // namespace ringlock

@@ -35,19 +35,40 @@ inline std::vector<WaiterMode> AllWaiterModes() {
   return {WaiterMode::kFutex, WaiterMode::kRing, WaiterMode::kRingFallback};
 }
 
-// Creates the calling thread's EventLoop for a ring mode (nullptr for kFutex).
-// Where the kernel lacks the futex opcodes, kRing uses the fallback too.
-inline std::unique_ptr<uring::EventLoop> MakeLoopFor(WaiterMode mode) {
-  if (mode == WaiterMode::kFutex) return nullptr;
+// Creates the calling thread's EventLoop with futex path `mode`; a test
+// failure (and nullptr) if it cannot.
+inline std::unique_ptr<uring::EventLoop> MakeLoop(uring::FutexMode mode) {
   uring::EventLoopOptions options;
-  options.mode =
-      mode == WaiterMode::kRingFallback ? uring::FutexMode::kFallback : uring::FutexMode::kAuto;
+  options.mode = mode;
   auto loop = uring::EventLoop::Create(options);
   if (!loop.ok()) {
     ADD_FAILURE() << "EventLoop::Create: " << loop.status();
     return nullptr;
   }
   return *std::move(loop);
+}
+
+// Creates the calling thread's EventLoop for a ring mode (nullptr for kFutex).
+// Where the kernel lacks the futex opcodes, kRing uses the fallback too.
+inline std::unique_ptr<uring::EventLoop> MakeLoopFor(WaiterMode mode) {
+  if (mode == WaiterMode::kFutex) return nullptr;
+  return MakeLoop(mode == WaiterMode::kRingFallback ? uring::FutexMode::kFallback
+                                                    : uring::FutexMode::kAuto);
+}
+
+// Suites that run once per loop futex path: native (where the kernel has
+// the opcodes) and the forced futex_waitv(2) fallback.
+class LoopModeTest : public ::testing::TestWithParam<uring::FutexMode> {
+ protected:
+  std::unique_ptr<uring::EventLoop> MakeLoop() { return testing::MakeLoop(GetParam()); }
+};
+
+inline std::vector<uring::FutexMode> AllLoopModes() {
+  return {uring::FutexMode::kAuto, uring::FutexMode::kFallback};
+}
+
+inline std::string LoopModeName(const ::testing::TestParamInfo<uring::FutexMode>& info) {
+  return info.param == uring::FutexMode::kFallback ? "fallback" : "native";
 }
 
 // A thread whose blocking lock calls wait the way `mode` says.
