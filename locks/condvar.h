@@ -31,7 +31,8 @@
 // | state | meaning               | transitions                                       |
 // |-------|-----------------------|---------------------------------------------------|
 // | W=0   | nobody asleep         | notify: nothing, no syscall; wait: W=1, sleep     |
-// | W=1   | waiters may be asleep | notify_one: Q+1, wake 1 (wakes 0: W=0 if unchanged)|
+// | W=1   | waiters may be asleep | notify_one: Q+1, wake 1; if that woke nobody:     |
+// |       |                       |   W=0 if the word is unchanged, then wake all     |
 // |       |                       | notify_all: Q+1, W=0, wake all                    |
 //
 // Who wakes whom: a notifier that sees W=1 bumps Q and wakes. A waiter returns
