@@ -118,17 +118,11 @@ class BasicEvent {
   // Returns at once if set (taking it if auto-reset), without waiting.
   [[nodiscard]] bool try_wait() { return internal::EventTryWait(word_); }
 
-  void wait() {
-    if (!try_wait()) {
-      internal::EventAcquisition acq(word_, kScope);
-      internal::BlockOn(acq, Deadline::Never());
-    }
-  }
+  void wait() { (void)wait_until_deadline(Deadline::Never()); }
 
   template <class Rep, class Period>
   [[nodiscard]] bool wait_for(const std::chrono::duration<Rep, Period>& d) {
-    return wait_until_deadline(
-        Deadline::AfterDuration(d));
+    return wait_until_deadline(Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>

@@ -148,8 +148,7 @@ class ABSL_LOCKABLE BasicMutex {
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& d)
       ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
-    return try_lock_until_deadline(
-        Deadline::AfterDuration(d));
+    return try_lock_until_deadline(Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>

@@ -102,19 +102,13 @@ class BasicSemaphore {
                        "destroyed with waiters");
   }
 
-  void acquire() {
-    if (!try_acquire()) {
-      internal::SemaphoreAcquisition acq(word_, kScope, Name());
-      internal::BlockOn(acq, Deadline::Never());
-    }
-  }
+  void acquire() { (void)try_acquire_until_deadline(Deadline::Never()); }
 
   [[nodiscard]] bool try_acquire() noexcept { return internal::SemaphoreTryAcquire(word_); }
 
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_acquire_until_deadline(
-        Deadline::AfterDuration(d));
+    return try_acquire_until_deadline(Deadline::AfterDuration(d));
   }
 
   template <class Clock, class Duration>
