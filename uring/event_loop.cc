@@ -23,6 +23,16 @@ namespace {
 thread_local EventLoop* tls_current = nullptr;
 
 std::atomic<bool> g_logged_fallback{false};
+std::atomic<bool> g_logged_emulation{false};
+
+void LogEmulationOnce(const std::string& why) {
+  if (g_logged_emulation.exchange(true)) return;
+  std::fprintf(stderr,
+               "ringlock: io_uring unavailable (%s); event loops emulate it "
+               "with epoll and wait on futexes through a futex_waitv(2) "
+               "helper thread\n",
+               why.c_str());
+}
 
 void LogFallbackOnce(bool forced) {
   if (g_logged_fallback.exchange(true)) return;
@@ -54,25 +64,46 @@ int64_t ToMonoNs(absl::Time deadline) {
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {
-  absl::StatusOr<Ring> ring = Ring::Create({.sq_entries = options.sq_entries,
-                                            .cq_entries = options.cq_entries,
-                                            .defer_taskrun = options.defer_taskrun});
-  if (!ring.ok()) return ring.status();
-  const bool have = ring->probe().futex();
+  std::optional<Ring> ring;
+  std::unique_ptr<internal::SqeEmulator> emu;
+  if (options.ring == RingMode::kEmulated) {
+    LogEmulationOnce("forced: EventLoopOptions::ring = RingMode::kEmulated");
+  } else {
+    absl::StatusOr<Ring> r = Ring::Create({.sq_entries = options.sq_entries,
+                                           .cq_entries = options.cq_entries,
+                                           .defer_taskrun = options.defer_taskrun});
+    if (r.ok()) {
+      ring.emplace(std::move(*r));
+    } else if (options.ring == RingMode::kIoUring) {
+      return r.status();
+    } else {
+      LogEmulationOnce(r.status().ToString());
+    }
+  }
+  if (!ring) {
+    absl::StatusOr<std::unique_ptr<internal::SqeEmulator>> e =
+        internal::SqeEmulator::Create();
+    if (!e.ok()) return e.status();
+    emu = std::move(*e);
+  }
+  const bool have = ring && ring->probe().futex();
   bool native = false;
   switch (options.mode) {
     case FutexMode::kNative:
       if (!have) {
         return absl::UnimplementedError(absl::StrCat(
-            "EventLoop: FutexMode::kNative but io_uring lacks FUTEX_WAIT/"
-            "WAKE/WAITV (needs Linux >= 6.7; probe last_op=",
-            ring->probe().last_op, ")"));
+            "EventLoop: FutexMode::kNative but ",
+            ring ? absl::StrCat("io_uring lacks FUTEX_WAIT/WAKE/WAITV (needs "
+                                "Linux >= 6.7; probe last_op=",
+                                ring->probe().last_op, ")")
+                 : std::string("the loop emulates io_uring (no futex opcodes)")));
       }
       native = true;
       break;
     case FutexMode::kAuto:
       native = have;
-      if (!have) LogFallbackOnce(false);
+      // An emulated loop already said why; the futex path follows from it.
+      if (!have && ring) LogFallbackOnce(false);
       break;
     case FutexMode::kFallback:
       LogFallbackOnce(true);
@@ -88,17 +119,20 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
   }
   // Before any futex wait can be armed (Linux >= 6.16 bug, futex_hash.h).
   EnsurePrivateFutexHash();
-  std::unique_ptr<EventLoop> loop(new EventLoop(std::move(*ring), native, efd));
+  std::unique_ptr<EventLoop> loop(
+      new EventLoop(std::move(ring), std::move(emu), native, efd));
   return loop;
 }
 
-EventLoop::EventLoop(Ring ring, bool native, int efd)
-    : ring_(std::move(ring)), native_(native), efd_(efd) {
+EventLoop::EventLoop(std::optional<Ring> ring,
+                     std::unique_ptr<internal::SqeEmulator> emu, bool native,
+                     int efd)
+    : ring_(std::move(ring)), emu_(std::move(emu)), native_(native), efd_(efd) {
   if (!native_) {
     fallback_ = std::make_unique<internal::FutexFallback>([this] { WakeLoop(); });
   }
   ArmEventfd();
-  ring_.Submit();
+  SubmitSqes();
   tls_current = this;
 }
 
@@ -130,14 +164,14 @@ EventLoop::~EventLoop() {
     for (Operation* op = ops_head_; op; op = op->next_) {
       if (!op->cancel_requested_) {
         op->cancel_requested_ = true;
-        io_uring_sqe* sqe = ring_.GetSqe();
+        io_uring_sqe* sqe = GetSqe();
         io_uring_prep_cancel(sqe, op, 0);
         sqe->user_data = 0;
       }
     }
     if (efd_armed_ && !efd_cancelled) {
       efd_cancelled = true;
-      io_uring_sqe* sqe = ring_.GetSqe();
+      io_uring_sqe* sqe = GetSqe();
       io_uring_prep_cancel(sqe, &efd_op_, 0);
       sqe->user_data = 0;
     }
@@ -182,7 +216,7 @@ void EventLoop::CompleteLater(Operation* op, int32_t res) {
 // ---- Eventfd: Post() and fallback completions ------------------------------
 
 void EventLoop::ArmEventfd() {
-  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_sqe* sqe = GetSqe();
   io_uring_prep_read(sqe, efd_, &efd_op_.buf_, sizeof(efd_op_.buf_), 0);
   sqe->user_data = reinterpret_cast<uintptr_t>(&efd_op_);
   efd_armed_ = true;
@@ -233,7 +267,7 @@ void EventLoop::Stop() {
 void EventLoop::StartOperation(Operation* op,
                                absl::FunctionRef<void(io_uring_sqe*)> prep) {
   CheckOwner();
-  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_sqe* sqe = GetSqe();
   prep(sqe);
   sqe->user_data = reinterpret_cast<uintptr_t>(op);
   op->kind_ = Operation::Kind::kPlain;
@@ -250,7 +284,7 @@ void EventLoop::Cancel(Operation* op) {
     if (fallback_ && fallback_->Remove(op)) CompleteLater(op, -ECANCELED);
     return;  // Otherwise its result is already on the way.
   }
-  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_sqe* sqe = GetSqe();
   io_uring_prep_cancel(sqe, op, 0);
   sqe->user_data = 0;  // The cancel's own CQE is not interesting.
 }
@@ -262,13 +296,19 @@ void EventLoop::CancelSync(Operation* op) {
     Cancel(op);
     return;
   }
+  if (emu_) {
+    // Synchronous by nature: once removed, nothing touches the buffers.
+    op->cancel_requested_ = true;
+    emu_->CancelNow(reinterpret_cast<uintptr_t>(op));
+    return;
+  }
   FlushWakes();  // The request must be in the kernel to be found.
   io_uring_sync_cancel_reg reg{};
   reg.addr = reinterpret_cast<uintptr_t>(op);
   reg.fd = -1;
   reg.timeout.tv_sec = -1;
   reg.timeout.tv_nsec = -1;
-  int r = io_uring_register_sync_cancel(ring_.raw(), &reg);
+  int r = io_uring_register_sync_cancel(ring_->raw(), &reg);
   if (r == 0 || r == -ENOENT || r == -EALREADY) {
     // Cancelled (its CQE is posted) or already finished.
     op->cancel_requested_ = true;
@@ -324,8 +364,8 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   const bool linked = deadline && mono != internal::FutexFallback::kNoDeadline;
   op->has_deadline_ = linked;
   // A link must not be split across submissions: reserve both SQEs.
-  if (linked && io_uring_sq_space_left(ring_.raw()) < 2) ring_.Submit();
-  io_uring_sqe* sqe = ring_.GetSqe();
+  if (linked && io_uring_sq_space_left(ring_->raw()) < 2) ring_->Submit();
+  io_uring_sqe* sqe = ring_->GetSqe();
   if (waitv) {
     auto* v = static_cast<FutexWaitvOp*>(op);
     PrepFutexWaitv(sqe, v->entries_.data(),
@@ -340,7 +380,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
     sqe->flags |= IOSQE_IO_LINK;
     op->deadline_.tv_sec = mono / 1'000'000'000;
     op->deadline_.tv_nsec = mono % 1'000'000'000;
-    io_uring_sqe* t = ring_.GetSqe();
+    io_uring_sqe* t = ring_->GetSqe();
     io_uring_prep_link_timeout(t, &op->deadline_, IORING_TIMEOUT_ABS);
     t->user_data = 0;  // Its CQE (-ETIME, 1 or -ECANCELED) is dropped here.
   }
@@ -354,14 +394,26 @@ void EventLoop::QueueFutexWake(const std::atomic<uint32_t>* word, uint32_t n,
     syscall(SYS_futex, word, op, n, nullptr, nullptr, static_cast<uint32_t>(mask));
     return;
   }
-  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_sqe* sqe = ring_->GetSqe();
   PrepFutexWake(sqe, word, n, futex2_flags, mask);
   sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | sqe_flags;
   sqe->user_data = 0;  // A failed wake posts a CQE; it is dropped.
 }
 
 void EventLoop::FlushWakes() {
-  if (io_uring_sq_ready(ring_.raw()) > 0) ring_.Submit();
+  if (SqReady() > 0) SubmitSqes();
+}
+
+void EventLoop::SubmitSqes() {
+  if (emu_) {
+    emu_->Submit();
+  } else {
+    ring_->Submit();
+  }
+}
+
+size_t EventLoop::SqReady() {
+  return emu_ ? emu_->sq_ready() : io_uring_sq_ready(ring_->raw());
 }
 
 // ---- Dispatch ----------------------------------------------------------------
@@ -403,13 +455,23 @@ bool EventLoop::DispatchOne() {
 }
 
 void EventLoop::ReapAvailable() {
-  ring_.Reap([this](const Completion& c) { cqes_.push_back(c); });
+  auto push = [this](const Completion& c) { cqes_.push_back(c); };
+  if (emu_) {
+    emu_->Reap(push);
+  } else {
+    ring_->Reap(push);
+  }
 }
 
 void EventLoop::WaitAndReap() {
   ReapAvailable();
   if (!cqes_.empty()) return;
-  int r = ring_.SubmitAndWait();
+  if (emu_) {
+    emu_->SubmitAndWait();
+    ReapAvailable();
+    return;
+  }
+  int r = ring_->SubmitAndWait();
   if (r < 0) {
     std::fprintf(stderr, "ringlock: io_uring_enter failed: %s\n",
                  std::strerror(-r));
@@ -438,7 +500,11 @@ void EventLoop::Run() {
 
 bool EventLoop::Poll() {
   CheckOwner();
-  ring_.SubmitAndGetEvents();
+  if (emu_) {
+    emu_->SubmitAndGetEvents();
+  } else {
+    ring_->SubmitAndGetEvents();
+  }
   ReapAvailable();
   size_t n = cqes_.size() + local_.size();
   size_t ran = 0;

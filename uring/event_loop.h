@@ -28,9 +28,21 @@
 //             on stderr says the fallback is in use.
 //   Both paths give the same results, orderings and lifetimes.
 //
-// Requires io_uring (Linux >= 5.5 with IORING_FEAT_NODROP; eventfd reads
-// through the ring). Without it Create returns the Ring::Create error; the
-// synchronous futex(2) paths of ringlock's locks do not need a loop.
+// Engine (decided once at Create; see emulated())
+//   io_uring  a Ring (Linux >= 5.5 with IORING_FEAT_NODROP).
+//   emulated  no io_uring at all: io_uring_setup fails (ENOSYS: kernel
+//             without it; EPERM: kernel.io_uring_disabled or a seccomp
+//             profile, as many container runtimes ship; ENOMEM: memlock).
+//             The loop keeps its model and API; SQEs run in userspace over
+//             epoll(7) and a timerfd (internal/sqe_emulator.h), futex waits
+//             take the fallback path above. Chosen by RingMode::kAuto when
+//             io_uring is unavailable (one stderr line per process says why)
+//             or forced with RingMode::kEmulated. Emulated I/O runs each
+//             syscall on the loop thread once poll(2) says its fd is ready
+//             (regular files: at once), so give the loop O_NONBLOCK sockets
+//             and pipes if other threads read or write them too. Opcodes
+//             beyond io.h's (and links, fixed files) complete with -EINVAL.
+//   The synchronous futex(2) paths of ringlock's locks never need a loop.
 #ifndef RINGLOCK_URING_EVENT_LOOP_H_
 #define RINGLOCK_URING_EVENT_LOOP_H_
 
@@ -53,6 +65,7 @@
 #include "absl/types/span.h"
 #include "uring/futex_op.h"
 #include "uring/futex_sqe.h"
+#include "uring/internal/sqe_emulator.h"
 #include "uring/operation.h"
 #include "uring/ring.h"
 #include "uring/task.h"
@@ -69,8 +82,15 @@ enum class FutexMode {
   kFallback,  // always the futex_waitv(2) helper thread (tests, old kernels)
 };
 
+enum class RingMode {
+  kAuto,      // io_uring if io_uring_setup works, else the emulation
+  kIoUring,   // io_uring, or Create fails with Ring::Create's status
+  kEmulated,  // always the emulation (tests; processes that avoid io_uring)
+};
+
 struct EventLoopOptions {
   FutexMode mode = FutexMode::kAuto;
+  RingMode ring = RingMode::kAuto;
   uint32_t sq_entries = 256;
   uint32_t cq_entries = 0;  // 0: 2 * sq_entries
   // Try IORING_SETUP_DEFER_TASKRUN (see ring.h); false uses COOP_TASKRUN.
@@ -80,8 +100,9 @@ struct EventLoopOptions {
 class EventLoop {
  public:
   // Creates a loop owned by the calling thread and makes it the thread's
-  // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM), eventfd
-  // failures, Unimplemented for kNative without the futex opcodes.
+  // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM) for
+  // RingMode::kIoUring, eventfd/epoll failures, Unimplemented for
+  // FutexMode::kNative without the futex opcodes (always when emulated).
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
       EventLoopOptions options = {});
 
@@ -101,7 +122,10 @@ class EventLoop {
   // True if futex waits use io_uring's futex opcodes, false for the helper
   // thread fallback.
   bool native_futex() const { return native_; }
-  Ring& ring() { return ring_; }
+  // True if the loop emulates io_uring in userspace (see "Engine").
+  bool emulated() const { return emu_ != nullptr; }
+  // The loop's io_uring; nullptr when emulated().
+  Ring* ring() { return ring_ ? &*ring_ : nullptr; }
 
   // ---- Generic operations ------------------------------------------------
 
@@ -232,7 +256,12 @@ class EventLoop {
   struct DetachedTask;
   friend struct DetachedTask;
 
-  EventLoop(Ring ring, bool native, int efd);
+  EventLoop(std::optional<Ring> ring,
+            std::unique_ptr<internal::SqeEmulator> emu, bool native, int efd);
+  // The engine: the Ring, or the emulator when there is no io_uring.
+  io_uring_sqe* GetSqe() { return emu_ ? emu_->GetSqe() : ring_->GetSqe(); }
+  void SubmitSqes();
+  size_t SqReady();
   void Track(Operation* op);
   void Untrack(Operation* op);
   void ArmEventfd();
@@ -250,7 +279,8 @@ class EventLoop {
   // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST).
   void CheckOwner() const;
 
-  Ring ring_;
+  std::optional<Ring> ring_;
+  std::unique_ptr<internal::SqeEmulator> emu_;
   const bool native_;
   const int efd_;
   const std::thread::id owner_ = std::this_thread::get_id();

@@ -17,6 +17,7 @@ enum class WaiterMode {
   kFutex,         // blocking calls sleep in futex(2)
   kRing,          // the thread runs an EventLoop: ring-blocking, native futex SQEs
   kRingFallback,  // ring-blocking through the loop's futex_waitv(2) helper thread
+  kRingEmulated,  // ring-blocking on a loop that emulates io_uring (no io_uring)
 };
 
 inline std::string WaiterModeName(const ::testing::TestParamInfo<WaiterMode>& info) {
@@ -27,20 +28,35 @@ inline std::string WaiterModeName(const ::testing::TestParamInfo<WaiterMode>& in
       return "ring";
     case WaiterMode::kRingFallback:
       return "ring_fallback";
+    case WaiterMode::kRingEmulated:
+      return "ring_emulated";
   }
   return "unknown";
 }
 
 inline std::vector<WaiterMode> AllWaiterModes() {
-  return {WaiterMode::kFutex, WaiterMode::kRing, WaiterMode::kRingFallback};
+  return {WaiterMode::kFutex, WaiterMode::kRing, WaiterMode::kRingFallback,
+          WaiterMode::kRingEmulated};
 }
 
-// Creates the calling thread's EventLoop with futex path `mode`; a test
-// failure (and nullptr) if it cannot.
-inline std::unique_ptr<uring::EventLoop> MakeLoop(uring::FutexMode mode) {
+// The event loop configurations every loop-based suite runs against.
+enum class LoopKind {
+  kNative,    // io_uring with native futex SQEs (the fallback where the kernel lacks them)
+  kFallback,  // io_uring, futex waits through the futex_waitv(2) helper thread
+  kEmulated,  // no io_uring: the userspace emulation (as when io_uring is denied)
+};
+
+inline uring::EventLoopOptions LoopOptions(LoopKind kind) {
   uring::EventLoopOptions options;
-  options.mode = mode;
-  auto loop = uring::EventLoop::Create(options);
+  if (kind != LoopKind::kNative) options.mode = uring::FutexMode::kFallback;
+  if (kind == LoopKind::kEmulated) options.ring = uring::RingMode::kEmulated;
+  return options;
+}
+
+// Creates the calling thread's EventLoop of `kind`; a test failure (and
+// nullptr) if it cannot.
+inline std::unique_ptr<uring::EventLoop> MakeLoop(LoopKind kind) {
+  auto loop = uring::EventLoop::Create(LoopOptions(kind));
   if (!loop.ok()) {
     ADD_FAILURE() << "EventLoop::Create: " << loop.status();
     return nullptr;
@@ -49,26 +65,40 @@ inline std::unique_ptr<uring::EventLoop> MakeLoop(uring::FutexMode mode) {
 }
 
 // Creates the calling thread's EventLoop for a ring mode (nullptr for kFutex).
-// Where the kernel lacks the futex opcodes, kRing uses the fallback too.
 inline std::unique_ptr<uring::EventLoop> MakeLoopFor(WaiterMode mode) {
-  if (mode == WaiterMode::kFutex) return nullptr;
-  return MakeLoop(mode == WaiterMode::kRingFallback ? uring::FutexMode::kFallback
-                                                    : uring::FutexMode::kAuto);
+  switch (mode) {
+    case WaiterMode::kFutex:
+      return nullptr;
+    case WaiterMode::kRing:
+      return MakeLoop(LoopKind::kNative);
+    case WaiterMode::kRingFallback:
+      return MakeLoop(LoopKind::kFallback);
+    case WaiterMode::kRingEmulated:
+      return MakeLoop(LoopKind::kEmulated);
+  }
+  return nullptr;
 }
 
-// Suites that run once per loop futex path: native (where the kernel has
-// the opcodes) and the forced futex_waitv(2) fallback.
-class LoopModeTest : public ::testing::TestWithParam<uring::FutexMode> {
+// Suites that run once per loop kind.
+class LoopModeTest : public ::testing::TestWithParam<LoopKind> {
  protected:
   std::unique_ptr<uring::EventLoop> MakeLoop() { return testing::MakeLoop(GetParam()); }
 };
 
-inline std::vector<uring::FutexMode> AllLoopModes() {
-  return {uring::FutexMode::kAuto, uring::FutexMode::kFallback};
+inline std::vector<LoopKind> AllLoopModes() {
+  return {LoopKind::kNative, LoopKind::kFallback, LoopKind::kEmulated};
 }
 
-inline std::string LoopModeName(const ::testing::TestParamInfo<uring::FutexMode>& info) {
-  return info.param == uring::FutexMode::kFallback ? "fallback" : "native";
+inline std::string LoopModeName(const ::testing::TestParamInfo<LoopKind>& info) {
+  switch (info.param) {
+    case LoopKind::kNative:
+      return "native";
+    case LoopKind::kFallback:
+      return "fallback";
+    case LoopKind::kEmulated:
+      return "emulated";
+  }
+  return "unknown";
 }
 
 // A thread whose blocking lock calls wait the way `mode` says.

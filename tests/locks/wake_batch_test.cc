@@ -16,14 +16,15 @@ namespace {
 
 using std::chrono::milliseconds;
 
-enum class Waker { kPlainThread, kLoopThread, kFallbackLoopThread };
+enum class Waker { kPlainThread, kLoopThread, kFallbackLoopThread, kEmulatedLoopThread };
 
 class WakeBatchTest : public ::testing::TestWithParam<Waker> {
  protected:
   void SetUp() override {
     if (GetParam() == Waker::kPlainThread) return;
     uring::EventLoopOptions options;
-    if (GetParam() == Waker::kFallbackLoopThread) options.mode = uring::FutexMode::kFallback;
+    if (GetParam() != Waker::kLoopThread) options.mode = uring::FutexMode::kFallback;
+    if (GetParam() == Waker::kEmulatedLoopThread) options.ring = uring::RingMode::kEmulated;
     auto loop = uring::EventLoop::Create(options);
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = *std::move(loop);
@@ -95,12 +96,14 @@ TEST_P(WakeBatchTest, FlushesWhenFullAndNests) {
 
 INSTANTIATE_TEST_SUITE_P(Wakers, WakeBatchTest,
                          ::testing::Values(Waker::kPlainThread, Waker::kLoopThread,
-                                           Waker::kFallbackLoopThread),
+                                           Waker::kFallbackLoopThread,
+                                           Waker::kEmulatedLoopThread),
                          [](const auto& info) {
                            switch (info.param) {
                              case Waker::kPlainThread: return "plain_thread";
                              case Waker::kLoopThread: return "loop_thread";
-                             default: return "fallback_loop_thread";
+                             case Waker::kFallbackLoopThread: return "fallback_loop_thread";
+                             default: return "emulated_loop_thread";
                            }
                          });
 

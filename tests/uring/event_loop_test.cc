@@ -85,12 +85,15 @@ char ThreadState(pid_t tid) {
 struct LoopConfig {
   FutexMode mode;
   bool defer_taskrun;
+  RingMode ring = RingMode::kIoUring;
 };
 
 class EventLoopTest : public ::testing::TestWithParam<LoopConfig> {
  protected:
   EventLoopOptions Options() const {
-    return {.mode = GetParam().mode, .defer_taskrun = GetParam().defer_taskrun};
+    return {.mode = GetParam().mode,
+            .ring = GetParam().ring,
+            .defer_taskrun = GetParam().defer_taskrun};
   }
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(Options());
@@ -101,7 +104,12 @@ class EventLoopTest : public ::testing::TestWithParam<LoopConfig> {
     ASSERT_TRUE(l.ok()) << l.status();
     loop_ = std::move(*l);
     ASSERT_EQ(loop_->native_futex(), GetParam().mode == FutexMode::kNative);
-    ASSERT_EQ(bool(loop_->ring().setup_flags() & IORING_SETUP_DEFER_TASKRUN),
+    ASSERT_EQ(loop_->emulated(), GetParam().ring == RingMode::kEmulated);
+    if (loop_->emulated()) {
+      ASSERT_EQ(loop_->ring(), nullptr);
+      return;
+    }
+    ASSERT_EQ(bool(loop_->ring()->setup_flags() & IORING_SETUP_DEFER_TASKRUN),
               GetParam().defer_taskrun);
   }
   void TearDown() override { loop_.reset(); }
@@ -487,6 +495,7 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
 }
 
 std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
+  if (info.param.ring == RingMode::kEmulated) return "Emulated";
   std::string name =
       info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
   return name + (info.param.defer_taskrun ? "" : "CoopTaskrun");
@@ -496,13 +505,15 @@ INSTANTIATE_TEST_SUITE_P(
     Modes, EventLoopTest,
     ::testing::Values(LoopConfig{FutexMode::kNative, true},
                       LoopConfig{FutexMode::kFallback, true},
-                      LoopConfig{FutexMode::kNative, false}),
+                      LoopConfig{FutexMode::kNative, false},
+                      LoopConfig{FutexMode::kFallback, true, RingMode::kEmulated}),
     ConfigName);
 
 TEST(EventLoopCreateTest, AutoPicksNativeHere) {
   auto l = EventLoop::Create();
   ASSERT_TRUE(l.ok()) << l.status();
-  EXPECT_EQ((*l)->native_futex(), (*l)->ring().probe().futex());
+  ASSERT_FALSE((*l)->emulated());
+  EXPECT_EQ((*l)->native_futex(), (*l)->ring()->probe().futex());
 }
 
 }  // namespace

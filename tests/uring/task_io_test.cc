@@ -22,10 +22,16 @@
 namespace ringlock::uring {
 namespace {
 
-class TaskIoTest : public ::testing::TestWithParam<FutexMode> {
+// Native futex SQEs, the futex_waitv(2) fallback, and no io_uring at all.
+struct IoConfig {
+  FutexMode mode;
+  RingMode ring;
+};
+
+class TaskIoTest : public ::testing::TestWithParam<IoConfig> {
  protected:
   void SetUp() override {
-    auto l = EventLoop::Create({.mode = GetParam()});
+    auto l = EventLoop::Create({.mode = GetParam().mode, .ring = GetParam().ring});
     if (!l.ok() && absl::IsUnimplemented(l.status())) GTEST_SKIP() << l.status();
     ASSERT_TRUE(l.ok()) << l.status();
     loop_ = std::move(*l);
@@ -253,12 +259,14 @@ TEST_P(TaskIoTest, DestroyingTaskWaitingOnFutexCancelsIt) {
   loop_->RunUntil([&] { return loop_->in_flight() == 0; });
 }
 
-std::string ModeName(const ::testing::TestParamInfo<FutexMode>& info) {
-  return info.param == FutexMode::kNative ? "Native" : "Fallback";
+std::string ModeName(const ::testing::TestParamInfo<IoConfig>& info) {
+  if (info.param.ring == RingMode::kEmulated) return "Emulated";
+  return info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
 }
 INSTANTIATE_TEST_SUITE_P(Modes, TaskIoTest,
-                         ::testing::Values(FutexMode::kNative,
-                                           FutexMode::kFallback),
+                         ::testing::Values(IoConfig{FutexMode::kNative, RingMode::kIoUring},
+                                           IoConfig{FutexMode::kFallback, RingMode::kIoUring},
+                                           IoConfig{FutexMode::kFallback, RingMode::kEmulated}),
                          ModeName);
 
 }  // namespace
