@@ -88,6 +88,20 @@ TEST_F(EmulatedLoopTest, ReadsOnOneFdCompleteInSubmissionOrder) {
   close(p[1]);
 }
 
+TEST_F(EmulatedLoopTest, OffsetsOnPipesAreIgnoredAsByIoUring) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(write(p[1], "ab", 2), 2);
+  char c[2] = {};
+  Op r;
+  loop_->StartOperation(&r, [&](io_uring_sqe* s) { io_uring_prep_read(s, p[0], c, 2, 0); });
+  RunUntilDone(r);
+  EXPECT_EQ(r.res, 2);  // Not -ESPIPE.
+  EXPECT_EQ(std::string(c, 2), "ab");
+  close(p[0]);
+  close(p[1]);
+}
+
 TEST_F(EmulatedLoopTest, ReadSeesEofAndErrors) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);

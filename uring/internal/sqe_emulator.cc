@@ -77,39 +77,40 @@ bool UsesFdOut(uint8_t op) {
 // The operation's syscall, once its fd is ready. -EAGAIN: not ready after all.
 int32_t RunIo(const io_uring_sqe& s) {
   const int fd = s.fd;
-  const bool at_pos = s.off == ~uint64_t{0};
   const off_t off = static_cast<off_t>(s.off);
+  // io_uring ignores the offset of stream files (pipes, sockets): so do we,
+  // by falling back to the positionless call when the file cannot seek.
+  const bool at_pos = s.off == ~uint64_t{0};
+  auto positioned = [&](auto with_off, auto without_off) {
+    if (at_pos) return Sys(without_off);
+    int32_t r = Sys(with_off);
+    return r == -ESPIPE ? Sys(without_off) : r;
+  };
+  void* buf = Ptr(s.addr);
+  auto* iov = static_cast<const iovec*>(buf);
+  const int iovcnt = static_cast<int>(s.len);
   switch (s.opcode) {
     case IORING_OP_READ:
-      if (at_pos && IsSocket(fd)) {
-        return Sys([&] { return recv(fd, Ptr(s.addr), s.len, MSG_DONTWAIT); });
-      }
-      return Sys([&] { return at_pos ? read(fd, Ptr(s.addr), s.len)
-                                     : pread(fd, Ptr(s.addr), s.len, off); });
+      if (IsSocket(fd)) return Sys([&] { return recv(fd, buf, s.len, MSG_DONTWAIT); });
+      return positioned([&] { return pread(fd, buf, s.len, off); },
+                        [&] { return read(fd, buf, s.len); });
     case IORING_OP_WRITE:
-      if (at_pos && IsSocket(fd)) {
-        return Sys([&] { return send(fd, Ptr(s.addr), s.len, MSG_DONTWAIT); });
-      }
-      return Sys([&] { return at_pos ? write(fd, Ptr(s.addr), s.len)
-                                     : pwrite(fd, Ptr(s.addr), s.len, off); });
-    case IORING_OP_READV: {
-      auto* iov = static_cast<const iovec*>(Ptr(s.addr));
-      return Sys([&] { return at_pos ? readv(fd, iov, static_cast<int>(s.len))
-                                     : preadv(fd, iov, static_cast<int>(s.len), off); });
-    }
-    case IORING_OP_WRITEV: {
-      auto* iov = static_cast<const iovec*>(Ptr(s.addr));
-      return Sys([&] { return at_pos ? writev(fd, iov, static_cast<int>(s.len))
-                                     : pwritev(fd, iov, static_cast<int>(s.len), off); });
-    }
+      if (IsSocket(fd)) return Sys([&] { return send(fd, buf, s.len, MSG_DONTWAIT); });
+      return positioned([&] { return pwrite(fd, buf, s.len, off); },
+                        [&] { return write(fd, buf, s.len); });
+    case IORING_OP_READV:
+      return positioned([&] { return preadv(fd, iov, iovcnt, off); },
+                        [&] { return readv(fd, iov, iovcnt); });
+    case IORING_OP_WRITEV:
+      return positioned([&] { return pwritev(fd, iov, iovcnt, off); },
+                        [&] { return writev(fd, iov, iovcnt); });
     case IORING_OP_RECV:
-      return Sys([&] { return recv(fd, Ptr(s.addr), s.len, s.msg_flags | MSG_DONTWAIT); });
+      return Sys([&] { return recv(fd, buf, s.len, s.msg_flags | MSG_DONTWAIT); });
     case IORING_OP_SEND:
-      return Sys([&] { return send(fd, Ptr(s.addr), s.len, s.msg_flags | MSG_DONTWAIT); });
+      return Sys([&] { return send(fd, buf, s.len, s.msg_flags | MSG_DONTWAIT); });
     case IORING_OP_ACCEPT:
       return Sys([&] {
-        return accept4(fd, static_cast<sockaddr*>(Ptr(s.addr)),
-                       static_cast<socklen_t*>(Ptr(s.addr2)),
+        return accept4(fd, static_cast<sockaddr*>(buf), static_cast<socklen_t*>(Ptr(s.addr2)),
                        static_cast<int>(s.accept_flags));
       });
     default:
