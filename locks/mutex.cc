@@ -22,17 +22,25 @@ constexpr int kSpinLimit = 100;
 }  // namespace
 
 template <FutexScope kScope>
-void BasicMutex<kScope>::LockSlow() {
+bool BasicMutex<kScope>::SpinToLock() {
   for (int i = 0; i < kSpinLimit; ++i) {
     uint32_t w = word_.load(std::memory_order_relaxed);
-    if (w & kWaiterMask) break;  // others are parked (and maybe starving): join them
+    if (w & kWaiterMask) return false;  // others are parked (and maybe starving): join them
     if ((w & kLocked) == 0 &&
         word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
                                     std::memory_order_relaxed)) {
-      internal::TsanMutexAcquired(this);
-      return;
+      return true;
     }
     internal::CpuRelax();
+  }
+  return false;
+}
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::LockSlow() {
+  if (SpinToLock()) {
+    internal::TsanMutexAcquired(this);
+    return;
   }
   internal::MutexAcquisition<kScope> acq(*this);
   internal::BlockOn(acq, Deadline::Never());

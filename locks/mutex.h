@@ -178,7 +178,9 @@ class ABSL_LOCKABLE BasicMutex {
   //   std::unique_lock<Mutex> guard = co_await mu.lock_async(loop);
   //
   // Completes when the coroutine owns the lock; the loop keeps running other
-  // work meanwhile. The waiter sleeps with IORING_OP_FUTEX_WAIT on this word
+  // work meanwhile. Uncontended it costs what lock() costs, and it spins as
+  // briefly as lock() (only while nobody is parked; the loop waits that
+  // long). The waiter then sleeps with IORING_OP_FUTEX_WAIT on this word
   // (Linux 6.7+; the loop's futex_waitv(2) helper thread before) and follows
   // the same protocol as lock(), so threads and coroutines take the lock in
   // turn. Destroying the coroutine while it waits cancels the wait; if an
@@ -239,6 +241,9 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   void LockSlow();
+  // lock()'s bounded spin (only while nobody is parked); true if it took the
+  // lock. Not annotated for TSAN: callers do that.
+  bool SpinToLock();
   void UnlockSlow();
   void ReleaseToStarving();
 
@@ -290,6 +295,15 @@ class MutexAcquisition {
   FutexScope scope() const { return kScope; }
   uint32_t bitset() const { return starving_ ? M::kAnyBit | M::kStarvingBit : M::kAnyBit; }
 
+  // What lock() tries before it registers: the inline fast path, then the
+  // bounded spin. AsyncAcquire runs it before Arm, so lock_async costs what
+  // lock() costs when uncontended and spins as lock() does when briefly
+  // contended, instead of going to the ring at once.
+  bool TryBeforeArm() {
+    if (!mu_.TrySetLockedBit() && !mu_.SpinToLock()) return false;
+    TsanMutexAcquired(&mu_);
+    return true;
+  }
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();

@@ -121,6 +121,11 @@ class [[nodiscard]] AsyncAcquire {
   }
 
   bool await_ready() {
+    // Acquisitions may offer a cheaper first attempt than Arm (the Mutex:
+    // its inline fast path and bounded spin, exactly as lock()).
+    if constexpr (requires { acq_.TryBeforeArm(); }) {
+      if (acq_.TryBeforeArm()) return ready_ = true;
+    }
     uint32_t expected;
     ready_ = acq_.Arm(&expected);
     if (!ready_) expected_ = expected;
