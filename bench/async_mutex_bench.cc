@@ -49,6 +49,8 @@ namespace ringlock::bench {
 namespace {
 
 using uring::EventLoop;
+using uring::EventLoopOptions;
+using uring::RingMode;
 using uring::Task;
 
 constexpr int kInsideSteps = 10;
@@ -162,7 +164,14 @@ Task<void> EventfdWorker(EventLoop& loop, EventfdAsyncMutex& mu, Protected& p,
   g_sink.fetch_add(local, std::memory_order_relaxed);
 }
 
-enum class Kind { kLockAsync, kRingBlocking, kEventfdHandoff, kEventfdBarging, kStdMutex };
+enum class Kind {
+  kLockAsync,
+  kLockAsyncEmulated,  // lock_async on loops that emulate io_uring (epoll)
+  kRingBlocking,
+  kEventfdHandoff,
+  kEventfdBarging,
+  kStdMutex,
+};
 
 // Runs one benchmark iteration: two loop threads, K coroutines each.
 // Returns the seconds between both loops being ready and both being done.
@@ -179,7 +188,9 @@ double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex
   std::atomic<bool> stop{false};
   int64_t start[2] = {}, end[2] = {}, cpu[2] = {}, mine[2] = {};
   auto body = [&](int t) {
-    auto loop_or = EventLoop::Create();
+    EventLoopOptions options;
+    if (kind == Kind::kLockAsyncEmulated) options.ring = RingMode::kEmulated;
+    auto loop_or = EventLoop::Create(options);
     if (!loop_or.ok()) {
       std::fprintf(stderr, "EventLoop::Create: %s\n", loop_or.status().ToString().c_str());
       std::abort();
@@ -189,6 +200,7 @@ double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex
       const uint64_t seed = 1000u * t + c + 1;
       switch (kind) {
         case Kind::kLockAsync:
+        case Kind::kLockAsyncEmulated:
           loop.Spawn(LockAsyncWorker(loop, rmu, p, stop, seed, mine[t]));
           break;
         case Kind::kRingBlocking:
@@ -268,8 +280,10 @@ void Common(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK_CAPTURE(BM_Contended, Ringlock_LockAsync, Kind::kLockAsync)->Apply(Args)->Apply(Common);
+BENCHMARK_CAPTURE(BM_Contended, Ringlock_LockAsync_Emulated, Kind::kLockAsyncEmulated)
+    ->Apply(Args)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Contended, Ringlock_RingBlocking, Kind::kRingBlocking)
-    ->ArgName("K")->Arg(1)->Apply(Common);
+    ->Apply(Args)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Handoff, Kind::kEventfdHandoff)
     ->Apply(Args)->Apply(Common);
 BENCHMARK_CAPTURE(BM_Contended, EventfdMutex_Barging, Kind::kEventfdBarging)
@@ -279,6 +293,7 @@ BENCHMARK_CAPTURE(BM_Contended, StdMutex_Blocking, Kind::kStdMutex)->Apply(Args)
 #define ONE_LOOP(name, kind) \
   BENCHMARK_CAPTURE(BM_OneLoop, name, kind)->ArgName("K")->Arg(1)->Apply(Common)
 ONE_LOOP(Ringlock_LockAsync, Kind::kLockAsync);
+ONE_LOOP(Ringlock_LockAsync_Emulated, Kind::kLockAsyncEmulated);
 ONE_LOOP(Ringlock_RingBlocking, Kind::kRingBlocking);
 ONE_LOOP(EventfdMutex_Handoff, Kind::kEventfdHandoff);
 ONE_LOOP(EventfdMutex_Barging, Kind::kEventfdBarging);

@@ -35,9 +35,11 @@ namespace ringlock::bench {
 namespace {
 
 using uring::EventLoop;
+using uring::EventLoopOptions;
+using uring::RingMode;
 using uring::Task;
 
-enum class Kind { kSync, kRingBlocking, kAsync };
+enum class Kind { kSync, kRingBlocking, kAsync, kAsyncEmulated };
 
 // Spin budget of the experiments; RINGLOCK_BENCH_SPIN_NS overrides it.
 int64_t SpinNs() {
@@ -61,8 +63,11 @@ bool SpinTake(Event& ev, bool spin) {
   return false;
 }
 
-std::unique_ptr<EventLoop> MakeLoop() {
-  auto l = EventLoop::Create();
+// kAsyncEmulated: loops that emulate io_uring (as where it is unavailable).
+std::unique_ptr<EventLoop> MakeLoop(Kind kind) {
+  EventLoopOptions options;
+  if (kind == Kind::kAsyncEmulated) options.ring = RingMode::kEmulated;
+  auto l = EventLoop::Create(options);
   if (!l.ok()) {
     std::fprintf(stderr, "EventLoop::Create: %s\n", l.status().ToString().c_str());
     std::abort();
@@ -112,8 +117,8 @@ void BM_PingPong(benchmark::State& state, Kind kind, bool spin) {
   std::thread echo([&] {
     if (cpus > 0) PinTo(cpus == 1 ? 0 : 1);
     std::unique_ptr<EventLoop> loop;
-    if (kind != Kind::kSync) loop = MakeLoop();
-    if (kind == Kind::kAsync) {
+    if (kind != Kind::kSync) loop = MakeLoop(kind);
+    if (kind == Kind::kAsync || kind == Kind::kAsyncEmulated) {
       loop->RunUntilComplete(AsyncEcho(*loop, p, spin));
       return;
     }
@@ -125,8 +130,8 @@ void BM_PingPong(benchmark::State& state, Kind kind, bool spin) {
   });
 
   std::unique_ptr<EventLoop> loop;
-  if (kind != Kind::kSync) loop = MakeLoop();
-  if (kind == Kind::kAsync) {
+  if (kind != Kind::kSync) loop = MakeLoop(kind);
+  if (kind == Kind::kAsync || kind == Kind::kAsyncEmulated) {
     loop->RunUntilComplete(AsyncPinger(*loop, p, state, rtt, spin));
   } else {
     for (auto _ : state) {
@@ -153,6 +158,7 @@ void Common(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_PingPong, Sync, Kind::kSync, false)->Apply(Common);
 BENCHMARK_CAPTURE(BM_PingPong, RingBlocking, Kind::kRingBlocking, false)->Apply(Common);
 BENCHMARK_CAPTURE(BM_PingPong, Async, Kind::kAsync, false)->Apply(Common);
+BENCHMARK_CAPTURE(BM_PingPong, Async_Emulated, Kind::kAsyncEmulated, false)->Apply(Common);
 BENCHMARK_CAPTURE(BM_PingPong, Experiment_SyncSpin, Kind::kSync, true)->Apply(Common);
 BENCHMARK_CAPTURE(BM_PingPong, Experiment_AsyncSpin, Kind::kAsync, true)->Apply(Common);
 
