@@ -47,14 +47,13 @@ namespace internal {
 
 bool WakeBatchOpen() { return t_wakes.depth > 0; }
 
-void WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset) {
+int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
+             WakeBatch::NobodyWokenFn if_nobody_woken) {
   ThreadWakes& t = t_wakes;
-  if (t.depth == 0) {
-    futex::Wake(word, count, scope, bitset);
-    return;
-  }
+  if (t.depth == 0) return futex::Wake(word, count, scope, bitset);
   if (t.count == WakeBatch::kCapacity) FlushThreadWakes();
-  t.entries[t.count++] = WakeBatch::Entry{&word, count, scope, bitset};
+  t.entries[t.count++] = WakeBatch::Entry{&word, count, scope, bitset, if_nobody_woken};
+  return kWakeQueued;
 }
 
 }  // namespace internal

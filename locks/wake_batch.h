@@ -16,6 +16,12 @@
 // are already updated when a wake is queued, so a delayed wake only delays
 // the wakee: it cannot be lost (the futex protocol re-checks the word).
 //
+// Wakes whose protocol needs the kernel's answer (a Mutex handoff: its W bit
+// must not claim a woken waiter when the wake found nobody asleep) leave in
+// the same flush but report back: through the per-thread wake ring or
+// futex(2), never IOSQE_ASYNC, and not through the loop's ring (its wakes
+// post no completion).
+//
 // Nesting: an inner WakeBatch joins the outer one (and its mode).
 // Thread-affine: a batch is flushed on the thread that opened it.
 //
@@ -53,11 +59,16 @@ class WakeBatch {
   // Wakes queued on this thread and not yet sent.
   static int Pending();
 
+  // Called after the flush with the word of a wake that woke nobody, for
+  // protocols that must know (the Mutex's W bit); nullptr for the others.
+  using NobodyWokenFn = void (*)(const std::atomic<uint32_t>& word);
+
   struct Entry {
     const std::atomic<uint32_t>* word;
     int count;
     FutexScope scope;
     uint32_t bitset;
+    NobodyWokenFn if_nobody_woken = nullptr;
   };
 
  private:

@@ -16,7 +16,9 @@ namespace {
 
 void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
   for (int i = 0; i < count; ++i) {
-    futex::Wake(*entries[i].word, entries[i].count, entries[i].scope, entries[i].bitset);
+    const WakeBatch::Entry& e = entries[i];
+    const int woken = futex::Wake(*e.word, e.count, e.scope, e.bitset);
+    if (woken == 0 && e.if_nobody_woken) e.if_nobody_woken(*e.word);
   }
 }
 
@@ -59,15 +61,39 @@ class WakeRing {
   explicit WakeRing(uring::Ring ring) : ring_(std::move(ring)) {}
 
   void Send(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
+    // Wakes that report back post their CQE (user_data = index + 1) and run
+    // inline (no IOSQE_ASYNC): the waker needs the count before it returns.
+    int reporting = 0;
     for (int i = 0; i < count; ++i) {
+      const WakeBatch::Entry& e = entries[i];
       io_uring_sqe* sqe = ring_.GetSqe();
-      uring::PrepFutexWake(sqe, entries[i].word, static_cast<uint32_t>(entries[i].count),
-                           Futex2Flags(entries[i].scope), entries[i].bitset);
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | Offload(mode);
-      sqe->user_data = 0;
+      uring::PrepFutexWake(sqe, e.word, static_cast<uint32_t>(e.count), Futex2Flags(e.scope),
+                           e.bitset);
+      if (e.if_nobody_woken) {
+        sqe->user_data = static_cast<uint64_t>(i) + 1;
+        ++reporting;
+      } else {
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | Offload(mode);
+        sqe->user_data = 0;
+      }
     }
+    int woken[WakeBatch::kCapacity];
+    int reported = 0;
+    auto collect = [&](const uring::Completion& c) {
+      if (c.user_data == 0) return;  // a failed wake without a hook: dropped
+      woken[c.user_data - 1] = c.res;
+      ++reported;
+    };
     ring_.Submit();
-    ring_.Reap([](const uring::Completion&) {});
+    ring_.Reap(collect);
+    while (reported < reporting) {
+      ring_.SubmitAndWait();
+      ring_.Reap(collect);
+    }
+    for (int i = 0; i < count; ++i) {
+      const WakeBatch::Entry& e = entries[i];
+      if (e.if_nobody_woken && woken[i] == 0) e.if_nobody_woken(*e.word);
+    }
   }
 
  private:
@@ -78,14 +104,25 @@ class WakeRing {
 
 void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
   if (count == 0) return;
-  if (uring::EventLoop* loop = uring::EventLoop::Current()) {
-    // QueueFutexWake falls back to futex(2) itself when the loop is not native.
+  uring::EventLoop* loop = uring::EventLoop::Current();
+  WakeBatch::Entry reporting[WakeBatch::kCapacity];
+  if (loop != nullptr && loop->native_futex()) {
+    // The loop's wakes post no completion, so wakes that must report back
+    // take the thread's wake ring (or futex(2)) in the same flush.
+    int n = 0;
     for (int i = 0; i < count; ++i) {
-      loop->QueueFutexWake(entries[i].word, static_cast<uint32_t>(entries[i].count),
-                           Futex2Flags(entries[i].scope), entries[i].bitset, Offload(mode));
+      const WakeBatch::Entry& e = entries[i];
+      if (e.if_nobody_woken) {
+        reporting[n++] = e;
+        continue;
+      }
+      loop->QueueFutexWake(e.word, static_cast<uint32_t>(e.count), Futex2Flags(e.scope),
+                           e.bitset, Offload(mode));
     }
     loop->FlushWakes();
-    return;
+    if (n == 0) return;
+    entries = reporting;
+    count = n;
   }
   if (count > 1 || mode == WakeBatch::Mode::kOffload) {
     if (WakeRing* ring = WakeRing::ForThisThread()) {

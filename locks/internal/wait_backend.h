@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "locks/futex.h"
+#include "locks/wake_batch.h"
 
 namespace ringlock::internal {
 
@@ -97,8 +98,12 @@ WaitBackend* SetThreadWaitBackend(WaitBackend* backend);
 
 // Wakes up to `count` waiters on `word` with `bitset`: queued on the
 // thread's open WakeBatch if there is one, else at once through futex(2).
-void WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope,
-              uint32_t bitset = futex::kMatchAny);
+// Returns how many were woken, or kWakeQueued when queued; then, if the
+// wake later wakes nobody, the flush calls `if_nobody_woken(word)`.
+inline constexpr int kWakeQueued = -1;
+int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope,
+             uint32_t bitset = futex::kMatchAny,
+             WakeBatch::NobodyWokenFn if_nobody_woken = nullptr);
 
 // True while the calling thread has a WakeBatch open (wakes are deferred).
 bool WakeBatchOpen();

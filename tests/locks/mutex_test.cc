@@ -225,6 +225,55 @@ TEST(MutexProtocolTest, BargedWaiterIsWokenAgain) {
   EXPECT_EQ(mu.word().load(), 0u);
 }
 
+// Regression (lost wakeup, found as a hang with the futex_waitv(2) fallback):
+// an unlock's wake that finds nobody asleep (the registered waiter has not
+// armed its sleep yet) must not leave W set. A stale W let the word come back
+// to the exact value the waiter then slept on (a newcomer barges: ABA), and
+// the newcomer's unlock, seeing W, woke nobody: L=0 W=1 N=1 forever.
+TEST(MutexProtocolTest, WakeThatFindsNobodyAsleepClearsW) {
+  Mutex mu;
+  mu.lock();
+  Acq a(mu);
+  uint32_t ea;
+  ASSERT_FALSE(a.Arm(&ea));  // registered, not asleep yet
+  mu.unlock();               // its wake finds nobody in the kernel
+  EXPECT_EQ(mu.word().load() & Mutex::kWaking, 0u) << "W claims a waiter that was never woken";
+  ASSERT_TRUE(mu.try_lock());  // a newcomer barges
+  ASSERT_EQ(mu.word().load(), ea) << "the word is back to the waiter's expected value";
+  std::atomic<bool> taken{false};
+  std::thread waiter([&] {
+    uint32_t e = ea;
+    do {
+      futex::Wait(mu.word(), e, Deadline::Never(), FutexScope::kPrivate, a.bitset());
+    } while (!a.OnWake(&e));
+    taken.store(true);
+    mu.unlock();
+  });
+  std::this_thread::sleep_for(milliseconds(20));  // let it sleep on `ea`
+  mu.unlock();  // W=0: this unlock must wake it (before the fix: nobody)
+  waiter.join();
+  EXPECT_TRUE(taken.load());
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// The same through a WakeBatch: the queued wake reports back at the flush.
+TEST(MutexProtocolTest, QueuedWakeThatFindsNobodyAsleepClearsW) {
+  Mutex mu;
+  mu.lock();
+  Acq a(mu);
+  uint32_t ea;
+  ASSERT_FALSE(a.Arm(&ea));
+  {
+    WakeBatch batch;
+    mu.unlock();
+    EXPECT_TRUE(mu.word().load() & Mutex::kWaking);  // the wake is only queued
+  }
+  EXPECT_EQ(mu.word().load() & Mutex::kWaking, 0u);
+  ASSERT_TRUE(a.OnWake(&ea));
+  mu.unlock();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
 // While a waiter starves, newcomers may not barge, and unlock wakes only
 // starving sleepers (bitset).
 TEST(MutexProtocolTest, StarvingWaiterBlocksBarging) {
