@@ -68,40 +68,25 @@ template class BasicMutex<FutexScope::kShared>;
 
 namespace internal {
 
-// W set by a wake that woke nobody must not stay set (INV3): every
-// registered waiter is then on its way to sleep or already running, and a
-// stale W would keep every later unlocker from waking anyone while the word
-// could come back to the value one of them goes to sleep on (ABA: found
-// with the futex_waitv(2) fallback, whose helper leaves the kernel's queue
-// while it rebuilds its wait set; a preempted futex(2) waiter has the same
-// window). `set` is the word the waker made. If it is unchanged, clearing W
-// is all: no registered waiter can sleep on the cleared value (each took its
-// expected value with L=1 or W=1). Returns false then; true with `*w` (W
-// cleared) if the word had moved, for the caller to look again.
+// The starving branch of OnWake keeps W=1 in the value it then sleeps on,
+// so its wake must not leave a W that claims a woken waiter when it woke
+// nobody (INV3): clear it. If the word is unchanged since `set`, a CAS does
+// it; else clear W wherever it is. Either way the caller's own sleep on
+// `set` then returns at once and it looks again.
 template <FutexScope kScope>
-bool ClearWakingAfterEmptyWake(std::atomic<uint32_t>& word, uint32_t set, uint32_t* w) {
+void ClearWakingAfterEmptyWake(std::atomic<uint32_t>& word, uint32_t set) {
   using M = BasicMutex<kScope>;
-  if (word.compare_exchange_strong(set, set & ~M::kWaking, std::memory_order_relaxed)) {
-    return false;
-  }
-  uint32_t cur = set;  // the value the failed CAS loaded
-  while ((cur & M::kWaking) &&
-         !word.compare_exchange_weak(cur, cur & ~M::kWaking, std::memory_order_relaxed)) {
-  }
-  *w = cur & ~M::kWaking;
-  return true;
+  if (word.compare_exchange_strong(set, set & ~M::kWaking, std::memory_order_relaxed)) return;
+  word.fetch_and(~M::kWaking, std::memory_order_relaxed);
 }
 
-// A queued (WakeBatch) wake reports here when it woke nobody; the value it
-// set is not known by then, so W is cleared wherever it is (clearing another
-// unlocker's W costs at most one extra wake) and the word looked at again.
+// The same for a wake queued in a WakeBatch, reported at the flush.
 template <FutexScope kScope>
 void OnQueuedWakeFoundNobody(const std::atomic<uint32_t>& cword) {
   using M = BasicMutex<kScope>;
   // The Mutex owns its word; the wake path only hands it back as const.
   auto& word = const_cast<std::atomic<uint32_t>&>(cword);
-  const uint32_t w = word.fetch_and(~M::kWaking, std::memory_order_relaxed) & ~M::kWaking;
-  WakeOneIfUnattended<kScope>(word, w);
+  word.fetch_and(~M::kWaking, std::memory_order_relaxed);
 }
 
 template <FutexScope kScope>
@@ -111,11 +96,13 @@ void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w) {
     // Held: the holder's unlock will come here. Nobody waits, or a waiter is
     // already awake (W): nothing to do.
     if ((w & (M::kLocked | M::kWaking)) != 0 || (w & M::kWaiterMask) == 0) return;
-    const uint32_t set = w | M::kWaking;
-    if (!word.compare_exchange_weak(w, set, std::memory_order_relaxed)) continue;
-    const uint32_t bitset = (w & M::kStarvingMask) ? M::kStarvingBit : M::kAnyBit;
-    if (WakeWord(word, 1, kScope, bitset, &OnQueuedWakeFoundNobody<kScope>) != 0) return;
-    if (!ClearWakingAfterEmptyWake<kScope>(word, set, &w)) return;
+    if (word.compare_exchange_weak(w, w | M::kWaking, std::memory_order_relaxed)) {
+      // If this wake finds nobody asleep, W stays: every registered waiter
+      // is then on its way to sleep on a value without W (INV5), so its
+      // sleep fails and it runs OnWake, which clears W.
+      WakeWord(word, 1, kScope, (w & M::kStarvingMask) ? M::kStarvingBit : M::kAnyBit);
+      return;
+    }
   }
 }
 
@@ -134,7 +121,12 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     }
     RINGLOCK_MISUSE_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
                        "more than 4M waiters on one mutex");
-    const uint32_t registered = w + M::kWaiterOne;
+    // INV5: never sleep on a value with W set. A W set by a wake that found
+    // nobody asleep stays set until a waiter clears it; sleeping on it would
+    // let the word come back to exactly that value (a newcomer barges: ABA)
+    // while the next unlock, seeing W, wakes nobody: a lost wakeup. Clearing
+    // W here costs at most one extra wake.
+    const uint32_t registered = (w + M::kWaiterOne) & ~M::kWaking;
     if (word.compare_exchange_weak(w, registered, std::memory_order_relaxed)) {
       registered_at_ns_ = MonotonicNanos();
       *expected = registered;
@@ -182,12 +174,11 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
     // one of them is awake (we may have been woken in its place), then sleep.
     again |= M::kWaking;
     if (word.compare_exchange_weak(w, again, std::memory_order_relaxed)) {
+      // The one sleep on a value with W (INV5's exception): this wake is
+      // ours, and if it finds no starving waiter asleep we clear W, so the
+      // sleep fails and we look again (within kStarvationAfter we starve).
       if (WakeWord(word, 1, kScope, M::kStarvingBit, &OnQueuedWakeFoundNobody<kScope>) == 0) {
-        // No starving waiter asleep: W must not claim one is awake. Our own
-        // sleep on `again` then returns at once and we look again (within
-        // kStarvationAfter we become starving ourselves).
-        uint32_t ignored;
-        ClearWakingAfterEmptyWake<kScope>(word, again, &ignored);
+        ClearWakingAfterEmptyWake<kScope>(word, again);
       }
       *expected = again;
       return false;

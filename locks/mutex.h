@@ -43,25 +43,31 @@
 //
 // Who wakes whom: the unlocker that finds N>0 and W=0 sets W and wakes one
 // sleeper (bitset kStarvingBit when S>0, else any). The woken waiter clears W
-// in its next CAS: it takes the lock, or goes back to sleep, or leaves. If
-// the wake finds nobody asleep (every registered waiter is still on its way
-// to sleep, or running), the waker clears W again (if the word is unchanged;
-// else it clears W and looks again): W never outlives a wake that reached
-// nobody. A WakeBatch reports such wakes back when it flushes.
+// in its next CAS: it takes the lock, or goes back to sleep, or leaves. A
+// registering waiter clears W too (INV5), so no waiter sleeps on a value with
+// W set; if a wake found nobody asleep, the next waiter to arrive clears W.
 //
 // Invariants:
 //   INV1  S <= N, and a waiter counted in S is counted in N.
 //   INV2  If L=0 and N>0 then W=1, or the thread that made it so (unlocker,
 //         leaving or re-sleeping waiter) is about to set W and wake one.
-//   INV3  If W=1 then some waiter counted in N will run OnWake (the kernel
-//         dequeued it for the wake), or the wake has not returned yet (a
-//         queued one: not flushed yet) and its waker will clear W if it
-//         found nobody. Without the clearing, a wake that found only
-//         not-yet-armed sleepers left W set while the word could return to
-//         the exact value one of them then slept on (ABA): a lost wakeup.
+//   INV3  If W=1 then some waiter counted in N will run OnWake: it was woken,
+//         or the CAS that set W changed the word under its not-yet-armed
+//         sleep so the kernel returns EAGAIN to it (INV5 makes that hold:
+//         the value it arms with has W=0, the word has W=1 until a waiter
+//         running OnWake clears it).
 //   INV4  While S>0 only starving waiters keep L: a newcomer whose bts finds
 //         S>0 unlocks again at once, waking a starving waiter.
-// INV2 + INV3 are the no-lost-wakeup argument: every time the lock is free
+//   INV5  A waiter never sleeps on a word value with W=1 (registration and
+//         re-sleeping clear it), except a non-starving waiter that found the
+//         lock reserved for starving ones and issued the wake itself; if that
+//         wake found nobody, it clears W and looks again. Without INV5 a W
+//         whose wake found nobody let the word return to exactly the value a
+//         waiter then slept on (a newcomer barges: ABA), and the next unlock,
+//         seeing W, woke nobody: L=0 W=1 N>0 forever (a lost wakeup, found
+//         with the futex_waitv(2) fallback, whose helper leaves the kernel's
+//         queue while it rebuilds its wait set).
+// INV2 + INV3 (with INV5) are the no-lost-wakeup argument: every time the lock is free
 // with waiters, one waiter is awake or about to be.
 //
 // Cancellation: a waiter that leaves (timeout, destroyed coroutine) after a

@@ -226,51 +226,45 @@ TEST(MutexProtocolTest, BargedWaiterIsWokenAgain) {
 }
 
 // Regression (lost wakeup, found as a hang with the futex_waitv(2) fallback):
-// an unlock's wake that finds nobody asleep (the registered waiter has not
-// armed its sleep yet) must not leave W set. A stale W let the word come back
-// to the exact value the waiter then slept on (a newcomer barges: ABA), and
-// the newcomer's unlock, seeing W, woke nobody: L=0 W=1 N=1 forever.
-TEST(MutexProtocolTest, WakeThatFindsNobodyAsleepClearsW) {
+// an unlock's wake that finds nobody asleep (waiter `z` registered but not
+// asleep yet) leaves W set. A waiter registering after a newcomer barged then
+// slept on a value with that W (L=1 W=1), and the newcomer's unlock, seeing
+// W, woke nobody. INV5: registration clears W, so that unlock wakes it.
+TEST(MutexProtocolTest, WaiterNeverSleepsOnAStaleW) {
   Mutex mu;
   mu.lock();
-  Acq a(mu);
-  uint32_t ea;
-  ASSERT_FALSE(a.Arm(&ea));  // registered, not asleep yet
-  mu.unlock();               // its wake finds nobody in the kernel
-  EXPECT_EQ(mu.word().load() & Mutex::kWaking, 0u) << "W claims a waiter that was never woken";
-  ASSERT_TRUE(mu.try_lock());  // a newcomer barges
-  ASSERT_EQ(mu.word().load(), ea) << "the word is back to the waiter's expected value";
-  std::atomic<bool> taken{false};
-  std::thread waiter([&] {
-    uint32_t e = ea;
-    do {
-      futex::Wait(mu.word(), e, Deadline::Never(), FutexScope::kPrivate, a.bitset());
-    } while (!a.OnWake(&e));
+  Acq z(mu);
+  uint32_t ez;
+  ASSERT_FALSE(z.Arm(&ez));  // registered; stays away from the kernel
+  mu.unlock();               // W=1, the wake finds nobody asleep
+  ASSERT_TRUE(mu.word().load() & Mutex::kWaking);
+  ASSERT_TRUE(mu.try_lock());  // a newcomer barges: L=1 W=1
+  Acq x(mu);
+  uint32_t ex;
+  ASSERT_FALSE(x.Arm(&ex));
+  EXPECT_EQ(ex & Mutex::kWaking, 0u) << "x would sleep on a value with W set";
+  std::atomic<bool> taken{false}, gave_up{false};
+  std::thread sleeper([&] {
+    uint32_t e = ex;
+    const Deadline give_up = Deadline::AfterDuration(std::chrono::seconds(5));
+    for (;;) {
+      futex::Wait(mu.word(), e, give_up, FutexScope::kPrivate, x.bitset());
+      if (x.OnWake(&e)) break;
+      if (give_up.HasPassed()) {
+        gave_up.store(true);
+        x.Leave();
+        return;
+      }
+    }
     taken.store(true);
     mu.unlock();
   });
-  std::this_thread::sleep_for(milliseconds(20));  // let it sleep on `ea`
-  mu.unlock();  // W=0: this unlock must wake it (before the fix: nobody)
-  waiter.join();
+  std::this_thread::sleep_for(milliseconds(20));  // x asleep on `ex`
+  mu.unlock();  // the newcomer's unlock must wake x
+  sleeper.join();
   EXPECT_TRUE(taken.load());
-  EXPECT_EQ(mu.word().load(), 0u);
-}
-
-// The same through a WakeBatch: the queued wake reports back at the flush.
-TEST(MutexProtocolTest, QueuedWakeThatFindsNobodyAsleepClearsW) {
-  Mutex mu;
-  mu.lock();
-  Acq a(mu);
-  uint32_t ea;
-  ASSERT_FALSE(a.Arm(&ea));
-  {
-    WakeBatch batch;
-    mu.unlock();
-    EXPECT_TRUE(mu.word().load() & Mutex::kWaking);  // the wake is only queued
-  }
-  EXPECT_EQ(mu.word().load() & Mutex::kWaking, 0u);
-  ASSERT_TRUE(a.OnWake(&ea));
-  mu.unlock();
+  EXPECT_FALSE(gave_up.load()) << "lost wakeup: x slept 5 s on a free lock";
+  z.Leave();
   EXPECT_EQ(mu.word().load(), 0u);
 }
 
