@@ -68,6 +68,36 @@ TEST_P(AsyncTest, CoroutinesAndThreadsShareAMutex) {
   EXPECT_EQ(mu.word().load(), 0u);
 }
 
+// The same with threads that now and then hold the lock 50 us, so the
+// coroutines really park (on the fallback: in the loop's futex_waitv(2)
+// helper, whose rebuild window exposed the stale-W lost wakeup, INV5 in
+// locks/mutex.h). A lost wakeup hangs here.
+TEST_P(AsyncTest, CoroutinesParkWhileThreadsHoldTheMutexLong) {
+  Mutex mu;
+  int64_t counter = 0;
+  constexpr int kIters = 3000, kCoroutines = 2, kLingerEvery = 16;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    auto loop = MakeLoop();
+    ASSERT_NE(loop, nullptr);
+    for (int c = 0; c < kCoroutines; ++c) loop->Spawn(LockAndCount(*loop, mu, counter, kIters));
+    loop->Stop();
+    loop->Run();
+  });
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Mutex> g(mu);
+        ++counter;
+        if (i % kLingerEvery == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, int64_t{kCoroutines + 2} * kIters);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
 TEST_P(AsyncTest, TimedLockReportsDeadlineExceeded) {
   auto loop = MakeLoop();
   Mutex mu;
