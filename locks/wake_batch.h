@@ -16,11 +16,12 @@
 // are already updated when a wake is queued, so a delayed wake only delays
 // the wakee: it cannot be lost (the futex protocol re-checks the word).
 //
-// Wakes whose protocol needs the kernel's answer (a Mutex handoff: its W bit
-// must not claim a woken waiter when the wake found nobody asleep) leave in
-// the same flush but report back: through the per-thread wake ring or
-// futex(2), never IOSQE_ASYNC, and not through the loop's ring (its wakes
-// post no completion).
+// The rare wakes whose protocol needs the kernel's answer (a Mutex waiter
+// that finds the lock reserved for starving waiters wakes one and must know
+// if it woke nobody, INV5 in mutex.h) leave in the same flush but report
+// back: through the per-thread wake ring or futex(2), never IOSQE_ASYNC, and
+// not through the loop's ring (its wakes post no completion). Unlock,
+// notify, release and set wakes need no answer and take the loop's ring.
 //
 // Nesting: an inner WakeBatch joins the outer one (and its mode).
 // Thread-affine: a batch is flushed on the thread that opened it.
