@@ -160,9 +160,9 @@ io_uring_sqe* SqeEmulator::GetSqe() {
 }
 
 void SqeEmulator::Submit() {
-  // Execute may queue nothing new (SQEs come only from the owner thread,
-  // never from inside Execute), so the batch is stable.
-  std::vector<io_uring_sqe> batch;
+  // Execute never queues SQEs itself; taking the queue first keeps it
+  // consistent all the same.
+  std::deque<io_uring_sqe> batch;
   batch.swap(sq_);
   for (const io_uring_sqe& s : batch) Execute(s);
 }

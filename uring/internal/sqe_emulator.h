@@ -61,7 +61,8 @@ class SqeEmulator {
   SqeEmulator(const SqeEmulator&) = delete;
   SqeEmulator& operator=(const SqeEmulator&) = delete;
 
-  // A zeroed SQE slot, queued until Submit. Never nullptr.
+  // A zeroed SQE slot, queued until Submit; it stays valid (and in place)
+  // until then. Never nullptr.
   io_uring_sqe* GetSqe();
   // SQEs queued and not yet submitted.
   size_t sq_ready() const { return sq_.size(); }
@@ -116,7 +117,7 @@ class SqeEmulator {
 
   const int epfd_;
   const int timerfd_;
-  std::vector<io_uring_sqe> sq_;
+  std::deque<io_uring_sqe> sq_;  // deque: GetSqe's pointers stay valid
   std::deque<Completion> cq_;
   std::list<Pending> pending_;
   std::unordered_map<int, FdWaiters> fds_;
