@@ -109,6 +109,13 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
       LogFallbackOnce(true);
       break;
   }
+  if (!native && !internal::FutexFallback::Available()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "EventLoop: futex waits need io_uring's FUTEX_WAIT (Linux >= 6.7) or "
+        "futex_waitv(2) for the helper thread (Linux >= 5.16); this kernel ",
+        ring ? "has neither" : "has no io_uring and no futex_waitv(2)",
+        ". ringlock's synchronous locks still work without a loop"));
+  }
   // Blocking on purpose: older kernels complete io_uring reads of O_NONBLOCK
   // files with -EAGAIN instead of polling (6.18 polls; measured). Nobody
   // read(2)s it directly, and eventfd writes never block here.

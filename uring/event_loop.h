@@ -102,7 +102,9 @@ class EventLoop {
   // Creates a loop owned by the calling thread and makes it the thread's
   // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM) for
   // RingMode::kIoUring, eventfd/epoll failures, Unimplemented for
-  // FutexMode::kNative without the futex opcodes (always when emulated).
+  // FutexMode::kNative without the futex opcodes (always when emulated),
+  // and Unimplemented when the fallback is needed but the kernel lacks
+  // futex_waitv(2) (Linux < 5.16).
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
       EventLoopOptions options = {});
 

@@ -40,6 +40,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -73,32 +74,44 @@ struct Denial {
   int err;
   const char* name;
   absl::StatusCode ring_status;
+  bool no_futex_waitv = false;  // also deny futex_waitv(2): Linux < 5.16
 };
 
 void PrintTo(const Denial& denial, std::ostream* os) { *os << denial.name; }
 
 // ---- The child's side ------------------------------------------------------
 
-// Makes io_uring_setup, io_uring_enter and io_uring_register fail with `err`
+// Makes io_uring_setup, io_uring_enter and io_uring_register (and, with
+// `also_futex_waitv`, futex_waitv: a kernel older than 5.16) fail with `err`
 // in this process and the threads it creates later. Returns "" or what went
 // wrong.
-std::string DenyIoUring(int err) {
+std::string DenyIoUring(int err, bool also_futex_waitv = false) {
   const uint32_t deny = SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA);
-  sock_filter filter[] = {
+  std::vector<uint32_t> denied = {__NR_io_uring_setup, __NR_io_uring_enter,
+                                  __NR_io_uring_register};
+  if (also_futex_waitv) denied.push_back(449);  // __NR_futex_waitv (x86_64)
+  std::vector<sock_filter> filter = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       // Other ABIs number syscalls differently: nothing here uses them.
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      // x32 calls share the x86_64 arch value with the x32 bit set in nr.
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 3, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 1, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, deny),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
-  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  // x32 calls share the x86_64 arch value with the x32 bit set in nr: allow
+  // (jump over the denied list and the deny).
+  const auto n = static_cast<uint8_t>(denied.size());
+  auto jump = [](uint16_t code, uint32_t k, int jt, int jf) {
+    return sock_filter{code, static_cast<uint8_t>(jt), static_cast<uint8_t>(jf), k};
+  };
+  filter.push_back(jump(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, n + 1, 0));
+  for (int i = 0; i < n; ++i) {
+    // Match: jump to the deny right after the list; else try the next.
+    filter.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, denied[i], n - 1 - i, 0));
+  }
+  filter.back().jf = 1;  // the last mismatch skips the deny
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, deny));
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
   // Lets an unprivileged process install a filter.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return std::string("prctl(PR_SET_NO_NEW_PRIVS): ") + std::strerror(errno);
@@ -146,7 +159,7 @@ class ForwardFailures : public ::testing::EmptyTestEventListener {
   ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
   delete listeners.Release(listeners.default_result_printer());  // the parent prints
   listeners.Append(new ForwardFailures(report_fd));
-  if (std::string error = DenyIoUring(denial.err); !error.empty()) {
+  if (std::string error = DenyIoUring(denial.err, denial.no_futex_waitv); !error.empty()) {
     WriteAll(report_fd, "seccomp setup: " + error + "\n");
     _exit(2);
   }
@@ -562,6 +575,38 @@ void EventTimeoutScenario(const Denial&) {
 }
 
 // ---- Tests -----------------------------------------------------------------
+
+// Neither io_uring nor futex_waitv(2) (a kernel older than 5.16): a loop
+// could not wait on futexes at all, so Create says so up front instead of
+// failing every wait later; the synchronous locks need neither.
+void NoFutexWaitvScenario(const Denial&) {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  ASSERT_FALSE(loop.ok()) << "a loop without any way to wait on futexes";
+  EXPECT_TRUE(absl::IsUnimplemented(loop.status())) << loop.status();
+  EXPECT_NE(loop.status().message().find("futex_waitv"), absl::string_view::npos)
+      << loop.status();
+  Mutex mu;
+  int64_t counter = 0;
+  constexpr int kIters = 20000;
+  std::thread threads[2];
+  for (auto& t : threads) {
+    t = std::thread([&] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Mutex> guard(mu);
+        ++counter;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, 2 * kIters);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+TEST(NoIoUringNoFutexWaitvTest, CreateFailsClearlyAndSyncLocksWork) {
+  RunWithIoUringDenied(
+      Denial{ENOSYS, "ENOSYS", absl::StatusCode::kUnimplemented, /*no_futex_waitv=*/true},
+      NoFutexWaitvScenario);
+}
 
 class NoIoUringTest : public ::testing::TestWithParam<Denial> {
  protected:

@@ -38,6 +38,11 @@ long FutexWaitvSyscall(FutexWaitv* v, uint32_t n, int64_t abs_mono_ns) {
   return syscall(kSysFutexWaitv, v, n, 0, tsp, CLOCK_MONOTONIC);
 }
 
+bool FutexFallback::Available() {
+  // No entries: EINVAL where the syscall exists, ENOSYS where it does not.
+  return !(FutexWaitvSyscall(nullptr, 0, -1) < 0 && errno == ENOSYS);
+}
+
 FutexFallback::FutexFallback(absl::AnyInvocable<void()> notify)
     : notify_(std::move(notify)) {
   thread_ = std::thread([this] { Run(); });

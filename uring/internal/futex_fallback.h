@@ -47,6 +47,9 @@ class FutexFallback {
  public:
   static constexpr int64_t kNoDeadline = INT64_MAX;
 
+  // False if the kernel lacks futex_waitv(2) (Linux < 5.16): no fallback.
+  static bool Available();
+
   explicit FutexFallback(absl::AnyInvocable<void()> notify);
   ~FutexFallback();  // Stops and joins the helper; pending waits are dropped.
 
