@@ -1,7 +1,11 @@
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
 #include "locks/internal/async_acquire.h"
+#include "locks/internal/uring_glue.h"
 
 namespace ringlock::internal {
 
@@ -16,6 +20,12 @@ absl::Status AsyncWaitError(AsyncWaitStatus status, const char* primitive) {
                                   ": async wait cancelled (event loop destroyed)");
   }
   return absl::InternalError("unreachable");
+}
+
+void LoopFutexWaitFailed(int err) {
+  std::fprintf(stderr, "ringlock: futex wait through the event loop failed: %s (errno %d)\n",
+               std::strerror(err), err);
+  std::abort();
 }
 
 }  // namespace ringlock::internal

@@ -35,6 +35,7 @@ struct BlockingOp final : Base {
 };
 
 BackendWaitResult ToResult(int32_t res) {
+  CheckLoopFutexResult(res);
   switch (res) {
     case -EAGAIN:
       return BackendWaitResult::kValueChanged;

@@ -107,6 +107,7 @@ class AsyncWaitAnyState final : public uring::FutexWaitvOp {
       delete this;
       return;
     }
+    CheckLoopFutexResult(res);
     for (int i = 0; i < n; ++i) {
       uint32_t expected;
       if (std::visit([&](auto& a) { return a.OnWake(&expected); }, ws_[i])) {

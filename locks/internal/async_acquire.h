@@ -55,6 +55,7 @@ class AsyncAcquireState final : public uring::FutexWaitOp {
       delete this;
       return;
     }
+    CheckLoopFutexResult(res);
     uint32_t expected;
     if (acq_.OnWake(&expected)) {
       Finish(AsyncWaitStatus::kAcquired);

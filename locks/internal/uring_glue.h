@@ -2,6 +2,8 @@
 #ifndef RINGLOCK_LOCKS_INTERNAL_URING_GLUE_H_
 #define RINGLOCK_LOCKS_INTERNAL_URING_GLUE_H_
 
+#include <cerrno>
+#include <cstdint>
 #include <optional>
 
 #include "absl/time/clock.h"
@@ -20,6 +22,18 @@ inline uint32_t Futex2Flags(FutexScope scope) {
 inline std::optional<absl::Time> ToAbslDeadline(Deadline d) {
   if (d.is_never()) return std::nullopt;
   return absl::Now() + absl::Nanoseconds(d.monotonic_nanos() - Deadline::Now().monotonic_nanos());
+}
+
+[[noreturn]] void LoopFutexWaitFailed(int err);
+
+// The results a futex wait through an EventLoop ends with (see
+// EventLoop::StartFutexWait). Anything else (EFAULT, EINVAL, ENOSYS) is a
+// fault the waiter cannot fix by waiting again: abort with a message, as the
+// futex(2) path does, instead of re-arming forever.
+inline void CheckLoopFutexResult(int32_t res) {
+  if (res < 0 && res != -EAGAIN && res != -ETIMEDOUT && res != -ECANCELED && res != -EINTR) {
+    LoopFutexWaitFailed(-res);
+  }
 }
 
 }  // namespace ringlock::internal

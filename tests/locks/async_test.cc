@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "locks/condvar.h"
+#include "locks/internal/uring_glue.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
@@ -96,6 +97,18 @@ TEST_P(AsyncTest, CoroutinesParkWhileThreadsHoldTheMutexLong) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(counter, int64_t{kCoroutines + 2} * kIters);
   EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// A loop futex wait that fails for a reason waiting again cannot fix aborts
+// with a message (as the futex(2) path does) instead of re-arming forever;
+// the results a wait normally ends with pass.
+TEST(AsyncWaitFaultDeathTest, UnexpectedFutexResultAbortsWithAMessage) {
+  for (int32_t ok : {0, 3, -EAGAIN, -ETIMEDOUT, -ECANCELED, -EINTR}) {
+    internal::CheckLoopFutexResult(ok);
+  }
+  EXPECT_DEATH(internal::CheckLoopFutexResult(-EFAULT),
+               "futex wait through the event loop failed: Bad address");
+  EXPECT_DEATH(internal::CheckLoopFutexResult(-ENOSYS), "futex wait through the event loop failed");
 }
 
 TEST_P(AsyncTest, TimedLockReportsDeadlineExceeded) {
