@@ -25,7 +25,8 @@
 // --------
 //   bit 0      L  locked
 //   bit 1      W  waking: a registered waiter is awake (woken and not yet back
-//                 asleep); unlockers need not wake another
+//                 asleep), or about to find its sleep fails; unlockers need
+//                 not wake another
 //   bits 2-9   S  number of starving waiters (0..255)
 //   bits 10-31 N  number of registered waiters: asleep, or about to sleep, or
 //                 woken and not yet gone (0..4M)
@@ -40,6 +41,8 @@
 // | 0,w,0,n>0           | free, waiters asleep         | a newcomer barges: L=1 (bts)     |
 // | 0,0,s>0,n           | transient only (INV2)        | whoever made it wakes: W=1       |
 // | 1,w,s>0,n           | a newcomer's bts hit S>0     | it unlocks at once (INV4)        |
+// | 1,w,s,n or 0,w,s>0,n| a locker gives up spinning   | registers: N+1, W=0 (INV5), then |
+// |                     |                              | sleeps on that value             |
 //
 // Who wakes whom: the unlocker that finds N>0 and W=0 sets W and wakes one
 // sleeper (bitset kStarvingBit when S>0, else any). The woken waiter clears W
