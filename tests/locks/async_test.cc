@@ -40,33 +40,49 @@ Task<void> LockAndCount(EventLoop& loop, Mutex& mu, int64_t& counter, int iters)
   }
 }
 
-// Two loops on two threads (several coroutines each) and two plain threads
-// contend one Mutex: every increment lands, nobody hangs.
-TEST_P(AsyncTest, CoroutinesAndThreadsShareAMutex) {
+struct Sharing {
+  int loops;       // threads running an EventLoop
+  int coroutines;  // per loop, each locking with lock_async
+  int threads;     // plain threads locking with lock()
+  int iters;       // acquisitions per coroutine and per thread
+  int linger_every = 0;  // plain threads hold the lock 50 us every n-th time
+};
+
+// Everyone increments one counter under one Mutex; the total must be exact
+// and the word back to 0.
+void ShareAMutex(const Sharing& s) {
   Mutex mu;
   int64_t counter = 0;
-  constexpr int kIters = 2000, kCoroutines = 3;
   std::vector<std::thread> threads;
-  for (int l = 0; l < 2; ++l) {
+  for (int l = 0; l < s.loops; ++l) {
     threads.emplace_back([&] {
-      auto loop = MakeLoop();
+      auto loop = testing::MakeLoop(AsyncTest::GetParam());
       ASSERT_NE(loop, nullptr);
-      for (int c = 0; c < kCoroutines; ++c) loop->Spawn(LockAndCount(*loop, mu, counter, kIters));
+      for (int c = 0; c < s.coroutines; ++c) loop->Spawn(LockAndCount(*loop, mu, counter, s.iters));
       loop->Stop();
       loop->Run();
     });
   }
-  for (int t = 0; t < 2; ++t) {
+  for (int t = 0; t < s.threads; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < kIters; ++i) {
+      for (int i = 0; i < s.iters; ++i) {
         std::lock_guard<Mutex> g(mu);
         ++counter;
+        if (s.linger_every > 0 && i % s.linger_every == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, int64_t{2 * kCoroutines + 2} * kIters);
+  EXPECT_EQ(counter, int64_t{s.loops * s.coroutines + s.threads} * s.iters);
   EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Two loops on two threads (several coroutines each) and two plain threads
+// contend one Mutex: every increment lands, nobody hangs.
+TEST_P(AsyncTest, CoroutinesAndThreadsShareAMutex) {
+  ShareAMutex({.loops = 2, .coroutines = 3, .threads = 2, .iters = 2000});
 }
 
 // The same with threads that now and then hold the lock 50 us, so the
@@ -74,29 +90,7 @@ TEST_P(AsyncTest, CoroutinesAndThreadsShareAMutex) {
 // helper, whose rebuild window exposed the stale-W lost wakeup, INV5 in
 // locks/mutex.h). A lost wakeup hangs here.
 TEST_P(AsyncTest, CoroutinesParkWhileThreadsHoldTheMutexLong) {
-  Mutex mu;
-  int64_t counter = 0;
-  constexpr int kIters = 3000, kCoroutines = 2, kLingerEvery = 16;
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] {
-    auto loop = MakeLoop();
-    ASSERT_NE(loop, nullptr);
-    for (int c = 0; c < kCoroutines; ++c) loop->Spawn(LockAndCount(*loop, mu, counter, kIters));
-    loop->Stop();
-    loop->Run();
-  });
-  for (int t = 0; t < 2; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < kIters; ++i) {
-        std::lock_guard<Mutex> g(mu);
-        ++counter;
-        if (i % kLingerEvery == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, int64_t{kCoroutines + 2} * kIters);
-  EXPECT_EQ(mu.word().load(), 0u);
+  ShareAMutex({.loops = 1, .coroutines = 2, .threads = 2, .iters = 3000, .linger_every = 16});
 }
 
 // A loop futex wait that fails for a reason waiting again cannot fix aborts
