@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/uring/futex_sleepers.h"
 
 namespace ringlock::uring {
 namespace {
@@ -72,13 +72,6 @@ class Waker {
  private:
   std::thread t_;
 };
-
-char ThreadState(pid_t tid) {
-  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), {});
-  size_t p = s.rfind(')');
-  return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
-}
 
 // The suite runs against: native futex SQEs on a DEFER_TASKRUN ring, the
 // same on a COOP_TASKRUN ring, and the futex_waitv(2) fallback.
@@ -226,40 +219,25 @@ TEST_P(EventLoopTest, WakeThatWonKeepsResultZero) {
 
 TEST_P(EventLoopTest, QueueFutexWakeWakesExactlyNSleepers) {
   std::atomic<uint32_t> word{0};
-  std::atomic<int> woken{0};
-  std::vector<std::atomic<pid_t>> tids(3);
-  std::vector<std::thread> sleepers;
-  for (int i = 0; i < 3; ++i) {
-    sleepers.emplace_back([&, i] {
-      tids[i].store(gettid());
-      syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
-      woken.fetch_add(1);
-    });
-  }
-  for (auto& t : tids) {
-    while (t.load() == 0 || ThreadState(t.load()) != 'S') {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  testing::FutexSleepers sleepers(&word, 3);
   // Step A queues the wake; step B (the next step, with no blocking in
   // between) sees it delivered: the loop flushed it when A returned.
   bool b_saw_wake = false, b_ran = false;
   loop_->Post([&] { loop_->QueueFutexWake(&word, 2, kPriv); });
   loop_->Post([&] {
     absl::Time until = absl::Now() + absl::Seconds(5);
-    while (woken.load() < 2 && absl::Now() < until) std::this_thread::yield();
-    b_saw_wake = woken.load() == 2;
+    while (sleepers.woken() < 2 && absl::Now() < until) std::this_thread::yield();
+    b_saw_wake = sleepers.woken() == 2;
     b_ran = true;
   });
   loop_->RunUntil([&] { return b_ran; });
   EXPECT_TRUE(b_saw_wake);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(woken.load(), 2);
+  EXPECT_EQ(sleepers.woken(), 2);
   loop_->QueueFutexWake(&word, 1, kPriv);
   loop_->FlushWakes();
-  for (auto& t : sleepers) t.join();
-  EXPECT_EQ(woken.load(), 3);
+  sleepers.Join();
+  EXPECT_EQ(sleepers.woken(), 3);
 }
 
 TEST_P(EventLoopTest, QueuedWakeWakesFutexWaitOnSameLoop) {

@@ -8,12 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/uring/futex_sleepers.h"
 #include "uring/futex_hash.h"
 #include "uring/ring.h"
 
@@ -81,46 +81,23 @@ TEST_F(FutexSqeTest, SizeBitsDefaultToU32) {
   EXPECT_EQ(WaitOne().res, -EAGAIN);  // Not -EINVAL.
 }
 
-char ThreadState(pid_t tid) {
-  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), {});
-  size_t p = s.rfind(')');
-  return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
-}
-
 // A FUTEX_WAKE SQE wakes futex(2) sleepers, exactly `nr` of them, and
 // reports how many it woke.
 TEST_F(FutexSqeTest, WakeSqeWakesExactlyNrFutexSleepers) {
   std::atomic<uint32_t> word{0};
-  std::atomic<int> woken{0};
-  std::vector<std::atomic<pid_t>> tids(3);
-  std::vector<std::thread> sleepers;
-  for (int i = 0; i < 3; ++i) {
-    sleepers.emplace_back([&, i] {
-      tids[i].store(gettid());
-      syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
-      woken.fetch_add(1);
-    });
-  }
-  // Wait until all three sleep in the kernel.
-  for (int i = 0; i < 3; ++i) {
-    while (tids[i].load() == 0 || ThreadState(tids[i].load()) != 'S') {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  testing::FutexSleepers sleepers(&word, 3);  // all three asleep in the kernel
   io_uring_sqe* sqe = ring_->GetSqe();
   PrepFutexWake(sqe, &word, 2, kPrivate32);
   sqe->user_data = 1;
   Completion c = WaitOne();
   EXPECT_EQ(c.res, 2);
-  while (woken.load() < 2) std::this_thread::yield();
+  while (sleepers.woken() < 2) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(woken.load(), 2);
+  EXPECT_EQ(sleepers.woken(), 2);
   PrepFutexWake(ring_->GetSqe(), &word, 1, kPrivate32);
   EXPECT_EQ(WaitOne().res, 1);
-  for (auto& t : sleepers) t.join();
-  EXPECT_EQ(woken.load(), 3);
+  sleepers.Join();
+  EXPECT_EQ(sleepers.woken(), 3);
 }
 
 TEST_F(FutexSqeTest, WakeSqeWakesFutexSqeWaiter) {
