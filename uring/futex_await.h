@@ -21,25 +21,12 @@
 #include "absl/types/span.h"
 #include "uring/event_loop.h"
 #include "uring/futex_op.h"
+#include "uring/internal/resuming_op.h"
 
 namespace ringlock::uring {
 
 namespace internal {
-struct FutexAwaitState final : FutexWaitvOp {
-  std::coroutine_handle<> waiter;
-  int32_t res = 0;
-  bool done = false;
-  bool orphaned = false;
-  void Complete(int32_t r) override {
-    if (orphaned) {
-      delete this;
-      return;
-    }
-    res = r;
-    done = true;
-    waiter.resume();
-  }
-};
+struct FutexAwaitState final : ResumingOp<FutexWaitvOp> {};
 }  // namespace internal
 
 class [[nodiscard]] FutexAwaiter {

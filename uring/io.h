@@ -32,6 +32,7 @@
 
 #include "absl/time/time.h"
 #include "uring/event_loop.h"
+#include "uring/internal/resuming_op.h"
 #include "uring/operation.h"
 
 namespace ringlock::uring {
@@ -41,21 +42,8 @@ inline constexpr uint64_t kCurrentPosition = ~uint64_t{0};
 
 namespace internal {
 
-struct IoState final : Operation {
-  std::coroutine_handle<> waiter;
-  int32_t res = 0;
-  bool done = false;
-  bool orphaned = false;
+struct IoState final : ResumingOp<Operation> {
   __kernel_timespec ts{};  // for timeouts: read by the kernel at submit
-  void Complete(int32_t r) override {
-    if (orphaned) {
-      delete this;
-      return;
-    }
-    res = r;
-    done = true;
-    waiter.resume();  // May destroy the awaiter (and this state).
-  }
 };
 
 // Prep: void(io_uring_sqe*, IoState&). Map: int32_t(int32_t res).
