@@ -42,17 +42,20 @@ int32_t Sys(F f) {
 
 void* Ptr(uint64_t addr) { return reinterpret_cast<void*>(static_cast<uintptr_t>(addr)); }
 
-bool IsSocket(int fd) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
+// What an operation's fd is, found once per operation (one fstat).
+//   kDisk    regular file, block device, directory: always "ready" (poll says
+//            so too, and epoll refuses them); the syscall blocks on the
+//            disk, not on a peer, so it runs at once
+//   kSocket  read/write become recv/send with MSG_DONTWAIT
+//   kOther   pipes, eventfds, ttys, or a bad fd (epoll then reports it)
+enum class FdKind : uint8_t { kDisk, kSocket, kOther };
 
-// Regular files and block devices are always "ready" (poll says so too, and
-// epoll refuses them): their syscalls block on the disk, not on a peer.
-bool IsDiskLike(int fd) {
+FdKind Classify(int fd) {
   struct stat st;
-  return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
-                                 S_ISDIR(st.st_mode));
+  if (fstat(fd, &st) != 0) return FdKind::kOther;
+  if (S_ISSOCK(st.st_mode)) return FdKind::kSocket;
+  if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)) return FdKind::kDisk;
+  return FdKind::kOther;
 }
 
 bool PollReady(int fd, short events) {
@@ -75,7 +78,7 @@ bool UsesFdOut(uint8_t op) {
 }
 
 // The operation's syscall, once its fd is ready. -EAGAIN: not ready after all.
-int32_t RunIo(const io_uring_sqe& s) {
+int32_t RunIo(const io_uring_sqe& s, bool socket) {
   const int fd = s.fd;
   const off_t off = static_cast<off_t>(s.off);
   // io_uring ignores the offset of stream files (pipes, sockets): so do we,
@@ -91,11 +94,11 @@ int32_t RunIo(const io_uring_sqe& s) {
   const int iovcnt = static_cast<int>(s.len);
   switch (s.opcode) {
     case IORING_OP_READ:
-      if (IsSocket(fd)) return Sys([&] { return recv(fd, buf, s.len, MSG_DONTWAIT); });
+      if (socket) return Sys([&] { return recv(fd, buf, s.len, MSG_DONTWAIT); });
       return positioned([&] { return pread(fd, buf, s.len, off); },
                         [&] { return read(fd, buf, s.len); });
     case IORING_OP_WRITE:
-      if (IsSocket(fd)) return Sys([&] { return send(fd, buf, s.len, MSG_DONTWAIT); });
+      if (socket) return Sys([&] { return send(fd, buf, s.len, MSG_DONTWAIT); });
       return positioned([&] { return pwrite(fd, buf, s.len, off); },
                         [&] { return write(fd, buf, s.len); });
     case IORING_OP_READV:
@@ -277,12 +280,14 @@ void SqeEmulator::Execute(const io_uring_sqe& sqe) {
     Post(sqe, -EINVAL);
     return;
   }
-  if (IsDiskLike(sqe.fd)) {
-    Post(sqe, RunIo(sqe));
+  const FdKind kind = Classify(sqe.fd);
+  if (kind == FdKind::kDisk) {
+    Post(sqe, RunIo(sqe, /*socket=*/false));
     return;
   }
   pending_.push_back({sqe});
   PendingIt it = std::prev(pending_.end());
+  it->socket = kind == FdKind::kSocket;
   it->dir = UsesFdIn(sqe.opcode) ? Dir::kIn : Dir::kOut;
   // Run now if ready, unless earlier operations already wait on this fd in
   // this direction (they go first, as on one io_uring file).
@@ -309,7 +314,7 @@ bool SqeEmulator::TryComplete(Pending& p) {
   const bool dontwait = (s.opcode == IORING_OP_RECV || s.opcode == IORING_OP_SEND) &&
                         (s.msg_flags & MSG_DONTWAIT);
   if (!dontwait && !PollReady(s.fd, p.dir == Dir::kIn ? POLLIN : POLLOUT)) return false;
-  int32_t r = RunIo(s);
+  int32_t r = RunIo(s, p.socket);
   // Raced with another reader (or a spurious readiness): wait again, unless
   // the caller asked for MSG_DONTWAIT semantics.
   if (r == -EAGAIN && !dontwait) return false;
@@ -354,7 +359,7 @@ void SqeEmulator::UpdateEpoll(int fd, FdWaiters& w) {
   for (PendingIt p : w.out) all.push_back(p);
   fds_.erase(fd);
   for (PendingIt p : all) {
-    int32_t res = err == EPERM ? (p->connecting ? 0 : RunIo(p->sqe)) : -err;
+    int32_t res = err == EPERM ? (p->connecting ? 0 : RunIo(p->sqe, p->socket)) : -err;
     Post(p->sqe, res);
     pending_.erase(p);
   }

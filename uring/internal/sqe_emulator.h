@@ -92,6 +92,7 @@ class SqeEmulator {
     Dir dir = Dir::kNone;
     int64_t deadline_ns = 0;   // TIMEOUT: absolute CLOCK_MONOTONIC
     bool connecting = false;   // CONNECT: waiting for writability
+    bool socket = false;       // its fd is a socket (found once, at submit)
   };
   using PendingIt = std::list<Pending>::iterator;
   struct FdWaiters {
