@@ -70,19 +70,11 @@ namespace internal {
 
 // The starving branch of OnWake keeps W=1 in the value it then sleeps on,
 // so its wake must not leave a W that claims a woken waiter when it woke
-// nobody (INV3): clear it. If the word is unchanged since `set`, a CAS does
-// it; else clear W wherever it is. Either way the caller's own sleep on
-// `set` then returns at once and it looks again.
+// nobody (INV3): clear it, then the caller's own sleep on that value returns
+// at once and it looks again. Called directly after a futex(2) wake, or from
+// a WakeBatch flush that queued the wake.
 template <FutexScope kScope>
-void ClearWakingAfterEmptyWake(std::atomic<uint32_t>& word, uint32_t set) {
-  using M = BasicMutex<kScope>;
-  if (word.compare_exchange_strong(set, set & ~M::kWaking, std::memory_order_relaxed)) return;
-  word.fetch_and(~M::kWaking, std::memory_order_relaxed);
-}
-
-// The same for a wake queued in a WakeBatch, reported at the flush.
-template <FutexScope kScope>
-void OnQueuedWakeFoundNobody(const std::atomic<uint32_t>& cword) {
+void OnWakeFoundNobody(const std::atomic<uint32_t>& cword) {
   using M = BasicMutex<kScope>;
   // The Mutex owns its word; the wake path only hands it back as const.
   auto& word = const_cast<std::atomic<uint32_t>&>(cword);
@@ -177,8 +169,8 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       // The one sleep on a value with W (INV5's exception): this wake is
       // ours, and if it finds no starving waiter asleep we clear W, so the
       // sleep fails and we look again (within kStarvationAfter we starve).
-      if (WakeWord(word, 1, kScope, M::kStarvingBit, &OnQueuedWakeFoundNobody<kScope>) == 0) {
-        ClearWakingAfterEmptyWake<kScope>(word, again);
+      if (WakeWord(word, 1, kScope, M::kStarvingBit, &OnWakeFoundNobody<kScope>) == 0) {
+        OnWakeFoundNobody<kScope>(word);
       }
       *expected = again;
       return false;
