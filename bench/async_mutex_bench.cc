@@ -49,8 +49,6 @@ namespace ringlock::bench {
 namespace {
 
 using uring::EventLoop;
-using uring::EventLoopOptions;
-using uring::RingMode;
 using uring::Task;
 
 constexpr int kInsideSteps = 10;
@@ -188,14 +186,8 @@ double RunOnce(Kind kind, int loops, int k, Protected& p, Mutex& rmu, std::mutex
   std::atomic<bool> stop{false};
   int64_t start[2] = {}, end[2] = {}, cpu[2] = {}, mine[2] = {};
   auto body = [&](int t) {
-    EventLoopOptions options;
-    if (kind == Kind::kLockAsyncEmulated) options.ring = RingMode::kEmulated;
-    auto loop_or = EventLoop::Create(options);
-    if (!loop_or.ok()) {
-      std::fprintf(stderr, "EventLoop::Create: %s\n", loop_or.status().ToString().c_str());
-      std::abort();
-    }
-    EventLoop& loop = **loop_or;
+    std::unique_ptr<EventLoop> owned = MakeLoopOrDie(kind == Kind::kLockAsyncEmulated);
+    EventLoop& loop = *owned;
     for (int c = 0; c < k; ++c) {
       const uint64_t seed = 1000u * t + c + 1;
       switch (kind) {

@@ -35,8 +35,6 @@ namespace ringlock::bench {
 namespace {
 
 using uring::EventLoop;
-using uring::EventLoopOptions;
-using uring::RingMode;
 using uring::Task;
 
 enum class Kind { kSync, kRingBlocking, kAsync, kAsyncEmulated };
@@ -63,17 +61,6 @@ bool SpinTake(Event& ev, bool spin) {
   return false;
 }
 
-// kAsyncEmulated: loops that emulate io_uring (as where it is unavailable).
-std::unique_ptr<EventLoop> MakeLoop(Kind kind) {
-  EventLoopOptions options;
-  if (kind == Kind::kAsyncEmulated) options.ring = RingMode::kEmulated;
-  auto l = EventLoop::Create(options);
-  if (!l.ok()) {
-    std::fprintf(stderr, "EventLoop::Create: %s\n", l.status().ToString().c_str());
-    std::abort();
-  }
-  return *std::move(l);
-}
 
 struct Pair {
   Event ping{EventMode::kAutoReset};
@@ -117,7 +104,7 @@ void BM_PingPong(benchmark::State& state, Kind kind, bool spin) {
   std::thread echo([&] {
     if (cpus > 0) PinTo(cpus == 1 ? 0 : 1);
     std::unique_ptr<EventLoop> loop;
-    if (kind != Kind::kSync) loop = MakeLoop(kind);
+    if (kind != Kind::kSync) loop = MakeLoopOrDie(kind == Kind::kAsyncEmulated);
     if (kind == Kind::kAsync || kind == Kind::kAsyncEmulated) {
       loop->RunUntilComplete(AsyncEcho(*loop, p, spin));
       return;
@@ -130,7 +117,7 @@ void BM_PingPong(benchmark::State& state, Kind kind, bool spin) {
   });
 
   std::unique_ptr<EventLoop> loop;
-  if (kind != Kind::kSync) loop = MakeLoop(kind);
+  if (kind != Kind::kSync) loop = MakeLoopOrDie(kind == Kind::kAsyncEmulated);
   if (kind == Kind::kAsync || kind == Kind::kAsyncEmulated) {
     loop->RunUntilComplete(AsyncPinger(*loop, p, state, rtt, spin));
   } else {

@@ -1,5 +1,6 @@
 // bench/uring_bench_util.h — small helpers shared by the io_uring benchmarks:
-// percentiles, per-thread rusage and an exact per-thread syscall counter.
+// percentiles, per-thread rusage, an exact per-thread syscall counter, and
+// the calling thread's event loop.
 #ifndef RINGLOCK_BENCH_URING_BENCH_UTIL_H_
 #define RINGLOCK_BENCH_URING_BENCH_UTIL_H_
 
@@ -12,10 +13,27 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <memory>
 #include <vector>
 
+#include "uring/event_loop.h"
+
 namespace ringlock::bench {
+
+// The calling thread's EventLoop; `emulated`: one that emulates io_uring (as
+// where io_uring is unavailable). A benchmark cannot run without it: abort.
+inline std::unique_ptr<uring::EventLoop> MakeLoopOrDie(bool emulated = false) {
+  uring::EventLoopOptions options;
+  if (emulated) options.ring = uring::RingMode::kEmulated;
+  auto loop = uring::EventLoop::Create(options);
+  if (!loop.ok()) {
+    std::fprintf(stderr, "EventLoop::Create: %s\n", loop.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(loop);
+}
 
 inline int64_t NowNs() {
   timespec ts;
