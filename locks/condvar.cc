@@ -25,13 +25,18 @@ void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all) {
   }
   if (futex::Wake(word, 1, scope) == 0) {
     // Nobody was asleep: every registered waiter is between registering and
-    // sleeping, and the Q we bumped makes that sleep fail. W can go (INV2),
-    // unless the word moved on since. A waiter that registered after our
-    // bump leaves the word unchanged (W was already set) and may have fallen
-    // asleep on it just now: wake every sleeper once more so it re-checks
-    // and sets W again (almost always a wake of nobody; it costs one syscall
-    // on the first notify after the last waiter left, later ones are free).
-    if (word.compare_exchange_strong(next, next & ~kCondWaiters, std::memory_order_relaxed)) {
+    // sleeping. W can go (INV2), but only together with a second bump of Q:
+    // a waiter that registered after our first bump saw the word unchanged
+    // (W was already set), holds seq == Q, and counts as waiting for every
+    // later notify; if we cleared W alone, the next notify would see W=0 and
+    // skip it while it sleeps on Q. The second bump makes it return
+    // (spuriously, allowed) instead. If the word moved on since our bump,
+    // someone else owns W now: leave it. A waiter that fell asleep between
+    // our wake and the clear sleeps on the old value: wake every sleeper once
+    // more (almost always nobody; one syscall on the first notify after the
+    // last waiter left, later ones are free).
+    if (word.compare_exchange_strong(next, (next + kCondSeqOne) & ~kCondWaiters,
+                                     std::memory_order_release, std::memory_order_relaxed)) {
       futex::Wake(word, INT_MAX, scope);
     }
   }
@@ -50,20 +55,13 @@ bool CondVarAcquisition::Arm(uint32_t* expected) {
 }
 
 bool CondVarAcquisition::OnWake(uint32_t* expected) {
-  uint32_t w = word_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((w & ~kCondWaiters) != seq_) return true;  // notified
-    if (w & kCondWaiters) {
-      *expected = w;
-      return false;
-    }
-    // Our W was cleared by a notify_one that found nobody asleep while we
-    // were between sleeps: set it again before sleeping (INV1).
-    if (word_.compare_exchange_weak(w, w | kCondWaiters, std::memory_order_relaxed)) {
-      *expected = w | kCondWaiters;
-      return false;
-    }
-  }
+  const uint32_t w = word_.load(std::memory_order_acquire);
+  // Q moved: notified. W clear: a notify cleared it after we registered,
+  // which it does only together with a Q bump (INV2), so also notified; the
+  // W test keeps a waiter from sleeping on a word no notify will look at.
+  if ((w & ~kCondWaiters) != seq_ || (w & kCondWaiters) == 0) return true;
+  *expected = w;
+  return false;
 }
 
 void CondVarAcquisition::Leave() {

@@ -28,26 +28,31 @@
 //   bit 0      W  waiters may be asleep on the word
 //   bits 1-31  Q  notify sequence number (wraps)
 //
-// | state | meaning               | transitions                                       |
-// |-------|-----------------------|---------------------------------------------------|
-// | W=0   | nobody asleep         | notify: nothing, no syscall; wait: W=1, sleep     |
-// | W=1   | waiters may be asleep | notify_one: Q+1, wake 1; if that woke nobody:     |
-// |       |                       |   W=0 if the word is unchanged, then wake all     |
-// |       |                       | notify_all: Q+1, W=0, wake all                    |
+// | state | meaning                        | transitions                                  |
+// |-------|--------------------------------|----------------------------------------------|
+// | W=0   | no waiter is owed a notify     | notify: nothing, no syscall; wait: W=1, sleep|
+// | W=1   | waiters may be registered or   | notify_one: Q+1, wake 1; if that woke nobody |
+// |       | asleep                         |   and the word is unchanged: Q+1 again, W=0, |
+// |       |                                |   then wake all                              |
+// |       |                                | notify_all: Q+1, W=0, wake all               |
 //
 // Who wakes whom: a notifier that sees W=1 bumps Q and wakes. A waiter returns
-// when Q differs from the value it saw before releasing the lock; a waiter
-// about to sleep when Q changes gets EAGAIN from the kernel, so it cannot
-// miss a notify.
+// when Q differs from the value it saw when it registered (before releasing
+// the lock), or when W is clear; a waiter about to sleep when the word changes
+// gets EAGAIN from the kernel, so it cannot miss a notify.
 //
 // Invariants:
-//   INV1  A waiter sleeps only with W=1 in the word it sleeps on.
-//   INV2  W is cleared only by a notify that wakes everyone who could be
-//         asleep: notify_all, or a notify_one whose wake found no sleeper,
-//         whose word is still the one it wrote, and which then wakes all
-//         sleepers once more (a waiter that registered after its bump left
-//         the word unchanged and may have just fallen asleep on it;
-//         regression test NotifyOneClearingWDoesNotStrandALateSleeper).
+//   INV1  A waiter sleeps only on a word with W=1 and Q equal to its own seq.
+//   INV2  W is cleared only together with a bump of Q, by a notify that then
+//         wakes every sleeper: every waiter registered before the clear sees
+//         Q changed and returns, so W=0 means no registered waiter is owed a
+//         later notify. (notify_one clears W only when its wake found nobody
+//         and the word is still the one it wrote; clearing without the second
+//         bump stranded a waiter that registered between the first bump and
+//         the clear: regression tests BoundedQueueNotifyAfterUnlockLosesNothing
+//         and NotifyOneClearingWDoesNotStrandALateSleeper.)
+//   Q has 31 bits: a waiter could only be confused by exactly 2^31 notifies
+//   between registering and sleeping.
 // A waiter that leaves after Q changed (timeout, cancelled coroutine) may have
 // absorbed a notify_one: it sends a notify_one of its own in its place.
 //

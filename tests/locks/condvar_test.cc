@@ -9,7 +9,9 @@
 
 #include "gtest/gtest.h"
 #include "locks/mutex.h"
+#include "tests/locks/stall_watchdog.h"
 #include "tests/locks/waiter_modes.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -196,8 +198,138 @@ TEST_P(CondVarTest, NotifyOneClearingWDoesNotStrandALateSleeper) {
   EXPECT_EQ(stranded.load(), 0);
 }
 
+// The textbook bounded queue: one Mutex, not_empty / not_full, capacity 4,
+// more consumers than producers, every notify_one *after* unlocking.
+struct BoundedQueue {
+  static constexpr size_t kCapacity = 4;
+  Mutex mu;
+  CondVar not_empty, not_full;
+  std::deque<int> items;
+  int64_t consumed_sum = 0;
+  int consumed = 0;
+  bool producers_done = false;
+  std::atomic<int64_t> progress{0};
+
+  void Produce(int item) {
+    {
+      std::unique_lock<Mutex> lock(mu);
+      not_full.wait(lock, [&] { return items.size() < kCapacity; });
+      items.push_back(item);
+    }
+    progress.fetch_add(1, std::memory_order_relaxed);
+    not_empty.notify_one();
+  }
+  // False once the producers are done and the queue is empty.
+  bool Consume() {
+    {
+      std::unique_lock<Mutex> lock(mu);
+      not_empty.wait(lock, [&] { return !items.empty() || producers_done; });
+      if (items.empty()) return false;
+      consumed_sum += items.front();
+      items.pop_front();
+      ++consumed;
+    }
+    progress.fetch_add(1, std::memory_order_relaxed);
+    not_full.notify_one();
+    return true;
+  }
+  void Finish() {
+    {
+      std::lock_guard<Mutex> g(mu);
+      producers_done = true;
+    }
+    not_empty.notify_all();
+  }
+  std::string Describe() {
+    return "queue: mu=" + std::to_string(mu.word().load()) +
+           " not_empty=" + std::to_string(not_empty.word().load()) +
+           " not_full=" + std::to_string(not_full.word().load()) +
+           " consumed=" + std::to_string(consumed) + " queued=" + std::to_string(items.size());
+  }
+};
+
+constexpr int kQueueItems = 200'000;
+constexpr int kQueueProducers = 2, kQueueConsumers = 6;
+
+// Regression: notify_one's wake found nobody asleep and cleared W; a waiter
+// that had registered after its sequence bump still counted as waiting, the
+// next notify_one saw W=0 and returned, and the waiter slept on for good
+// with items queued (or producers asleep on not_full with the queue empty).
+TEST_P(CondVarTest, BoundedQueueNotifyAfterUnlockLosesNothing) {
+  BoundedQueue q;
+  testing::StallWatchdog watchdog(q.progress, std::chrono::seconds(10),
+                                  [&] { return q.Describe(); });
+  std::vector<std::thread> producers, consumers;
+  for (int p = 0; p < kQueueProducers; ++p) {
+    producers.push_back(Start([&, p] {
+      for (int i = p; i < kQueueItems; i += kQueueProducers) q.Produce(i);
+    }));
+  }
+  for (int c = 0; c < kQueueConsumers; ++c) {
+    consumers.push_back(Start([&] {
+      while (q.Consume()) {
+      }
+    }));
+  }
+  for (auto& t : producers) t.join();
+  q.Finish();
+  for (auto& t : consumers) t.join();
+  EXPECT_EQ(q.consumed, kQueueItems);
+  EXPECT_EQ(q.consumed_sum, int64_t{kQueueItems} * (kQueueItems - 1) / 2);
+  EXPECT_EQ(q.mu.word().load(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, CondVarTest, ::testing::ValuesIn(testing::AllWaiterModes()),
                          testing::WaiterModeName);
+
+// The same queue with coroutine consumers (wait_async) on loops of every
+// kind, against producer threads: notify after unlock, exact totals.
+class CondVarAsyncTest : public testing::LoopModeTest {};
+
+uring::Task<void> ConsumeAsync(uring::EventLoop& loop, BoundedQueue& q) {
+  for (;;) {
+    std::unique_lock<Mutex> lock = co_await q.mu.lock_async(loop);
+    while (q.items.empty() && !q.producers_done) co_await q.not_empty.wait_async(lock, loop);
+    if (q.items.empty()) co_return;
+    q.consumed_sum += q.items.front();
+    q.items.pop_front();
+    ++q.consumed;
+    lock.unlock();
+    q.progress.fetch_add(1, std::memory_order_relaxed);
+    q.not_full.notify_one();
+  }
+}
+
+TEST_P(CondVarAsyncTest, BoundedQueueNotifyAfterUnlockLosesNothing) {
+  BoundedQueue q;
+  testing::StallWatchdog watchdog(q.progress, std::chrono::seconds(10),
+                                  [&] { return q.Describe(); });
+  constexpr int kLoops = 2, kPerLoop = 3;
+  std::vector<std::thread> producers, loops;
+  for (int l = 0; l < kLoops; ++l) {
+    loops.emplace_back([&] {
+      auto loop = MakeLoop();
+      ASSERT_NE(loop, nullptr);
+      for (int c = 0; c < kPerLoop; ++c) loop->Spawn(ConsumeAsync(*loop, q));
+      loop->Stop();
+      loop->Run();
+    });
+  }
+  for (int p = 0; p < kQueueProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = p; i < kQueueItems; i += kQueueProducers) q.Produce(i);
+    });
+  }
+  for (auto& t : producers) t.join();
+  q.Finish();
+  for (auto& t : loops) t.join();
+  EXPECT_EQ(q.consumed, kQueueItems);
+  EXPECT_EQ(q.consumed_sum, int64_t{kQueueItems} * (kQueueItems - 1) / 2);
+  EXPECT_EQ(q.mu.word().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(LoopModes, CondVarAsyncTest,
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
 // Regression: a timed-out waiter that raced with notify_one reports
 // no_timeout rather than absorbing the notify silently.
