@@ -97,6 +97,10 @@ class CondVarAcquisition {
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
+  // After a nested ring wait made the backend run Leave() (which forwarded
+  // any notify this waiter had absorbed): the wait returns as a spurious
+  // wakeup. Arming again would release the caller's lock a second time.
+  bool Rearm(uint32_t*) { return true; }
 
  private:
   std::atomic<uint32_t>& word_;

@@ -14,6 +14,13 @@
 //   void Leave();                     // deregister without succeeding; passes
 //                                     // on any wake this waiter may have
 //                                     // consumed (timeouts, cancellation)
+//   bool Rearm(uint32_t* expected);   // optional: register again after a
+//                                     // backend ran Leave() (a nested ring
+//                                     // wait, see ring_wait_backend.h);
+//                                     // true = done. Default: Arm. A CondVar
+//                                     // returns true here: its Arm releases
+//                                     // the caller's lock, which must happen
+//                                     // once per wait.
 //
 // OnWake is also called once after a timeout: a wake that raced with the
 // deadline is taken rather than lost.
@@ -37,6 +44,16 @@ class LeaverFor final : public WaitLeaver {
   Acquisition& acq_;
 };
 
+// Registers `acq` again after a backend deregistered it (kLeft).
+template <class Acquisition>
+bool Rearm(Acquisition& acq, uint32_t* expected) {
+  if constexpr (requires { acq.Rearm(expected); }) {
+    return acq.Rearm(expected);
+  } else {
+    return acq.Arm(expected);
+  }
+}
+
 // Runs `acq` to completion or to `deadline`; true when it succeeded.
 template <class Acquisition>
 bool BlockOn(Acquisition& acq, Deadline deadline) {
@@ -50,7 +67,7 @@ bool BlockOn(Acquisition& acq, Deadline deadline) {
     if (r == BackendWaitResult::kLeft) {
       // Deregistered by the backend: start over as a new waiter.
       if (deadline.HasPassed()) return false;
-      if (acq.Arm(&expected)) return true;
+      if (Rearm(acq, &expected)) return true;
       continue;
     }
     if (acq.OnWake(&expected)) return true;
