@@ -29,10 +29,13 @@
 // Modes: kInline (default) — the waker's io_uring_enter performs the wakes,
 // so every wakee is runnable when the scope closes. kOffload — the SQEs carry
 // IOSQE_ASYNC, so an io_uring worker thread performs them and the waker
-// returns at once (bench/README_uring.md: waker time 0.23x of 64 futex(2)
-// calls on the 2-vCPU VM, against 0.59x inline) while the wakees wake a
-// little later (1.08x). For a lock release path that must get back to work;
-// futex(2) fallback paths ignore it.
+// returns at once, while the wakees wake a little later (bench/README_uring.md
+// has the measured waker time and wake latency). For a lock release path that
+// must get back to work. Offloaded wakes always go through the per-thread
+// wake ring, never the loop's: the kernel cancels work a worker still holds
+// when its ring closes or the submitting thread exits, so the wake ring counts
+// them and, at thread exit, waits until every one has been performed. futex(2)
+// fallback paths ignore the mode.
 #ifndef RINGLOCK_LOCKS_WAKE_BATCH_H_
 #define RINGLOCK_LOCKS_WAKE_BATCH_H_
 

@@ -22,10 +22,6 @@ void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
   }
 }
 
-uint8_t Offload(WakeBatch::Mode mode) {
-  return mode == WakeBatch::Mode::kOffload ? IOSQE_ASYNC : 0;
-}
-
 // Once per process: why WakeBatch falls back to one futex(2) call per wake.
 void SayOnce(const std::string& why) {
   static std::once_flag once;
@@ -35,10 +31,15 @@ void SayOnce(const std::string& why) {
   });
 }
 
-// A ring only for wakes, made on first use by a thread without a loop.
-// Successful FUTEX_WAKE SQEs post no CQE (IOSQE_CQE_SKIP_SUCCESS); failed
-// ones are reaped and dropped (a failed wake can only mean a bad address,
-// which the debug checks on every primitive rule out earlier).
+// A ring only for wakes, made on first use by a thread without a loop, and
+// for every offloaded wake. Successful inline FUTEX_WAKE SQEs post no CQE
+// (IOSQE_CQE_SKIP_SUCCESS); failed ones are reaped and dropped (a failed wake
+// can only mean a bad address, which the debug checks on every primitive
+// rule out earlier). Offloaded wakes (IOSQE_ASYNC) post their CQE: an
+// io_uring worker performs them after Send returns, and the kernel cancels
+// what a worker still holds when the submitting thread exits or the ring is
+// closed, so the ring counts them and its destructor (at thread exit) waits
+// until every one has been performed.
 class WakeRing {
  public:
   static WakeRing* ForThisThread() {
@@ -59,8 +60,15 @@ class WakeRing {
   }
 
   explicit WakeRing(uring::Ring ring) : ring_(std::move(ring)) {}
+  ~WakeRing() {
+    while (offloaded_in_flight_ > 0) {
+      if (ring_.SubmitAndWait() < 0) break;  // the ring is unusable: nothing to wait for
+      ReapOffloaded();
+    }
+  }
 
   void Send(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
+    ReapOffloaded();  // keeps the CQ from filling with finished offloaded wakes
     // Wakes that report back post their CQE (user_data = index + 1) and run
     // inline (no IOSQE_ASYNC): the waker needs the count before it returns.
     int reporting = 0;
@@ -72,17 +80,24 @@ class WakeRing {
       if (e.if_nobody_woken) {
         sqe->user_data = static_cast<uint64_t>(i) + 1;
         ++reporting;
+      } else if (mode == WakeBatch::Mode::kOffload) {
+        sqe->flags |= IOSQE_ASYNC;
+        sqe->user_data = kOffloaded;
+        ++offloaded_in_flight_;
       } else {
-        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS | Offload(mode);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         sqe->user_data = 0;
       }
     }
     int woken[WakeBatch::kCapacity];
     int reported = 0;
     auto collect = [&](const uring::Completion& c) {
-      if (c.user_data == 0) return;  // a failed wake without a hook: dropped
-      woken[c.user_data - 1] = c.res;
-      ++reported;
+      if (c.user_data == kOffloaded) {
+        --offloaded_in_flight_;
+      } else if (c.user_data != 0) {
+        woken[c.user_data - 1] = c.res;
+        ++reported;
+      }  // else a failed inline wake without a hook: dropped
     };
     ring_.Submit();
     ring_.Reap(collect);
@@ -97,7 +112,16 @@ class WakeRing {
   }
 
  private:
+  static constexpr uint64_t kOffloaded = ~uint64_t{0};
+
+  void ReapOffloaded() {
+    ring_.Reap([&](const uring::Completion& c) {
+      if (c.user_data == kOffloaded) --offloaded_in_flight_;
+    });
+  }
+
   uring::Ring ring_;
+  int64_t offloaded_in_flight_ = 0;
 };
 
 }  // namespace
@@ -106,7 +130,10 @@ void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode)
   if (count == 0) return;
   uring::EventLoop* loop = uring::EventLoop::Current();
   WakeBatch::Entry reporting[WakeBatch::kCapacity];
-  if (loop != nullptr && loop->native_futex()) {
+  // Offloaded wakes never take the loop's ring: the loop cannot see when a
+  // worker has performed them, so a loop destroyed (or a thread exiting)
+  // right after the flush would cancel them. The wake ring waits for them.
+  if (loop != nullptr && loop->native_futex() && mode != WakeBatch::Mode::kOffload) {
     // The loop's wakes post no completion, so wakes that must report back
     // take the thread's wake ring (or futex(2)) in the same flush.
     int n = 0;
@@ -117,7 +144,7 @@ void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode)
         continue;
       }
       loop->QueueFutexWake(e.word, static_cast<uint32_t>(e.count), Futex2Flags(e.scope),
-                           e.bitset, Offload(mode));
+                           e.bitset);
     }
     loop->FlushWakes();
     if (n == 0) return;

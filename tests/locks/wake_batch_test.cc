@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/locks/stall_watchdog.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
@@ -91,6 +92,56 @@ TEST_P(WakeBatchTest, FlushesWhenFullAndNests) {
     outer.Flush();
     EXPECT_EQ(WakeBatch::Pending(), 0);
     for (auto& ev : events) ev->mutable_word().fetch_sub(internal::kEventWaiterOne);
+  }
+}
+
+// Regression: with Mode::kOffload an io_uring worker performs the wakes after
+// the waker returns; when the waker thread exited right after the batch
+// closed, its ring (per-thread wake ring or EventLoop) went away with the
+// wakes still queued for the worker, and they were cancelled: 0 of 64
+// sleepers woke, the events stayed set.
+TEST_P(WakeBatchTest, OffloadedWakesSurviveTheWakerThreadExiting) {
+  constexpr int kSleepers = 64;
+  std::vector<std::unique_ptr<Event>> events;
+  for (int i = 0; i < kSleepers; ++i) {
+    events.push_back(std::make_unique<Event>(EventMode::kAutoReset));
+  }
+  std::atomic<int64_t> awake{0};
+  testing::StallWatchdog watchdog(awake, std::chrono::seconds(10), [&] {
+    int still_set = 0;
+    for (auto& ev : events) still_set += ev->is_set();
+    return std::to_string(awake.load()) + " of 64 awake, " + std::to_string(still_set) +
+           " events still set";
+  });
+  for (int round = 0; round < 20; ++round) {
+    awake = 0;
+    std::vector<std::thread> sleepers;
+    for (int i = 0; i < kSleepers; ++i) {
+      sleepers.emplace_back([&, i] {
+        events[i]->wait();
+        awake.fetch_add(1);
+      });
+    }
+    for (auto& ev : events) {
+      while (ev->word().load() < internal::kEventWaiterOne) std::this_thread::yield();
+    }
+    // The waker makes its own ring the way the parameter says, sets every
+    // event inside an offload batch and exits at once: its ring goes away.
+    std::thread waker([&] {
+      std::unique_ptr<uring::EventLoop> loop;
+      if (GetParam() != Waker::kPlainThread) {
+        uring::EventLoopOptions options;
+        if (GetParam() != Waker::kLoopThread) options.mode = uring::FutexMode::kFallback;
+        if (GetParam() == Waker::kEmulatedLoopThread) options.ring = uring::RingMode::kEmulated;
+        loop = *uring::EventLoop::Create(options);
+      }
+      WakeBatch batch(WakeBatch::Mode::kOffload);
+      for (auto& ev : events) ev->set();
+    });
+    waker.join();
+    for (auto& t : sleepers) t.join();
+    ASSERT_EQ(awake.load(), kSleepers);
+    for (auto& ev : events) EXPECT_FALSE(ev->is_set());
   }
 }
 
