@@ -47,6 +47,10 @@ namespace internal {
 
 bool WakeBatchOpen() { return t_wakes.depth > 0; }
 
+void SendHeldWakesBeforeSleeping() {
+  if (t_wakes.count > 0) FlushThreadWakes();
+}
+
 int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
              WakeBatch::NobodyWokenFn if_nobody_woken) {
   ThreadWakes& t = t_wakes;

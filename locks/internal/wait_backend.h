@@ -108,6 +108,11 @@ int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope,
 // True while the calling thread has a WakeBatch open (wakes are deferred).
 bool WakeBatchOpen();
 
+// Sends the wakes the calling thread's WakeBatch holds. Every blocking wait
+// calls it before it sleeps: a thread never sleeps while wakes it queued are
+// held back (a wakee could be the one that must run for the sleep to end).
+void SendHeldWakesBeforeSleeping();
+
 }  // namespace ringlock::internal
 
 #endif  // RINGLOCK_LOCKS_INTERNAL_WAIT_BACKEND_H_

@@ -8,8 +8,11 @@
 
 #include "gtest/gtest.h"
 #include "tests/locks/stall_watchdog.h"
+#include "tests/locks/waiter_modes.h"
+#include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
+#include "locks/wait_any.h"
 #include "uring/event_loop.h"
 
 namespace ringlock {
@@ -157,6 +160,123 @@ INSTANTIATE_TEST_SUITE_P(Wakers, WakeBatchTest,
                              default: return "emulated_loop_thread";
                            }
                          });
+
+}  // namespace
+}  // namespace ringlock
+
+namespace ringlock {
+namespace {
+
+// A thread never sleeps while wakes it queued in a WakeBatch are held back:
+// every blocking wait sends them first. Each test: the thread holds `a`, S
+// sleeps in a.lock(), H holds `b` until S has taken `a`; the thread, inside
+// a batch, unlocks `a` (the wake for S is queued) and then blocks. Before
+// the fix the wake stayed queued while the thread slept: S never woke, H
+// never let go, and the thread slept for good.
+class SleepInsideABatchTest : public testing::WaiterModeTest {
+ protected:
+  // Runs `block(a, b)` on a thread of the parameter's mode, inside a batch,
+  // right after it unlocks `a`; `block` must return only once H let go of `b`.
+  template <class Block>
+  void Run(Block block) {
+    Mutex a, b;
+    std::atomic<bool> s_has_a{false};
+    std::atomic<int64_t> finished{0};
+    testing::StallWatchdog watchdog(finished, std::chrono::seconds(10), [&] {
+      return "a=" + std::to_string(a.word().load()) + " b=" + std::to_string(b.word().load()) +
+             " S has a: " + std::to_string(s_has_a.load()) +
+             " (a thread slept with its queued wakes held back)";
+    });
+    a.lock();
+    std::thread s([&] {
+      a.lock();
+      s_has_a = true;
+      a.unlock();
+    });
+    std::atomic<bool> h_has_b{false};
+    std::thread h([&] {
+      b.lock();
+      h_has_b = true;
+      while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
+      b.unlock();
+    });
+    while (!h_has_b.load()) std::this_thread::yield();
+    while (a.word().load() < Mutex::kWaiterOne) std::this_thread::yield();
+    std::this_thread::sleep_for(milliseconds(20));  // S asleep
+    std::thread main = Start([&] {
+      WakeBatch batch;
+      a.unlock();  // queued: S stays asleep until the batch sends it
+      block(a, b);
+    });
+    main.join();
+    s.join();
+    h.join();
+    finished = 1;
+    EXPECT_TRUE(s_has_a.load());
+    EXPECT_EQ(a.word().load(), 0u);
+    EXPECT_EQ(b.word().load(), 0u);
+  }
+};
+
+TEST_P(SleepInsideABatchTest, BlockingLockInsideABatchSendsItsWakesFirst) {
+  Run([](Mutex&, Mutex& b) {
+    b.lock();
+    b.unlock();
+  });
+}
+
+TEST_P(SleepInsideABatchTest, TimedLockInsideABatchSendsItsWakesFirst) {
+  Run([](Mutex&, Mutex& b) {
+    EXPECT_TRUE(b.try_lock_for(std::chrono::seconds(30)));
+    b.unlock();
+  });
+}
+
+TEST_P(SleepInsideABatchTest, WaitAnyInsideABatchSendsItsWakesFirst) {
+  Run([](Mutex&, Mutex& b) {
+    Event never;
+    EXPECT_EQ(WaitAny({Take(never), Lock(b)}), 1);
+    b.unlock();
+  });
+}
+
+// CondVar::wait releases the caller's mutex inside the batch (the wake for
+// the mutex's sleeper S is queued) and then sleeps; S must get the mutex to
+// notify it.
+TEST_P(SleepInsideABatchTest, CondVarWaitInsideABatchSendsItsWakesFirst) {
+  Mutex mu;
+  CondVar cv;
+  bool ready = false;
+  std::atomic<int64_t> finished{0};
+  testing::StallWatchdog watchdog(finished, std::chrono::seconds(10), [&] {
+    return "mu=" + std::to_string(mu.word().load()) + " cv=" + std::to_string(cv.word().load()) +
+           " (a thread slept with its queued wakes held back)";
+  });
+  std::atomic<bool> main_locked{false};
+  std::thread main = Start([&] {
+    std::unique_lock<Mutex> lock(mu);
+    main_locked = true;
+    while (mu.word().load() < Mutex::kWaiterOne) std::this_thread::yield();
+    std::this_thread::sleep_for(milliseconds(20));  // S asleep in mu.lock()
+    WakeBatch batch;
+    cv.wait(lock, [&] { return ready; });
+  });
+  while (!main_locked.load()) std::this_thread::yield();
+  std::thread s([&] {
+    {
+      std::lock_guard<Mutex> g(mu);
+      ready = true;
+    }
+    cv.notify_one();
+  });
+  main.join();
+  s.join();
+  finished = 1;
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, SleepInsideABatchTest,
+                         ::testing::ValuesIn(testing::AllWaiterModes()), testing::WaiterModeName);
 
 }  // namespace
 }  // namespace ringlock
