@@ -187,26 +187,27 @@ class SleepInsideABatchTest : public testing::WaiterModeTest {
              " S has a: " + std::to_string(s_has_a.load()) +
              " (a thread slept with its queued wakes held back)";
     });
-    a.lock();
+    std::atomic<bool> main_has_a{false}, h_has_b{false};
+    std::thread main = Start([&] {
+      a.lock();
+      main_has_a = true;
+      while (a.word().load() < Mutex::kWaiterOne || !h_has_b.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(milliseconds(20));  // S asleep
+      WakeBatch batch;
+      a.unlock();  // queued: S stays asleep until the batch sends it
+      block(a, b);
+    });
+    while (!main_has_a.load()) std::this_thread::yield();
     std::thread s([&] {
       a.lock();
       s_has_a = true;
       a.unlock();
     });
-    std::atomic<bool> h_has_b{false};
     std::thread h([&] {
       b.lock();
       h_has_b = true;
       while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
       b.unlock();
-    });
-    while (!h_has_b.load()) std::this_thread::yield();
-    while (a.word().load() < Mutex::kWaiterOne) std::this_thread::yield();
-    std::this_thread::sleep_for(milliseconds(20));  // S asleep
-    std::thread main = Start([&] {
-      WakeBatch batch;
-      a.unlock();  // queued: S stays asleep until the batch sends it
-      block(a, b);
     });
     main.join();
     s.join();
