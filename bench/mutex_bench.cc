@@ -2,7 +2,7 @@
 //
 // Every lock runs the same benchmarks in the same process, so the ratios the
 // report script prints (bench/run_mutex_bench.py) come from one run on one
-// machine state. The methodology follows ../shared/BRIEF.md section 5.
+// machine state (method and latest results: bench/README.md).
 //
 //   BM_Pair<L>                uncontended lock()+unlock() on a private lock,
 //                             one thread: ns per pair.

@@ -105,7 +105,7 @@ class SyscallCounter {
   int fd_ = -1;
 };
 
-// The short critical section of bench/mutex_bench (BRIEF section 5): LCG steps.
+// The short critical section of bench/mutex_bench: LCG steps.
 inline uint64_t Lcg(uint64_t x, int steps) {
   for (int i = 0; i < steps; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
   return x;

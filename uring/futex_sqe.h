@@ -3,7 +3,7 @@
 // Debian 12 ships liburing 2.3 and linux-libc-dev 6.1, which predate the
 // futex opcodes (Linux 6.7, liburing 2.5). This header carries ringlock's own
 // definitions, checked against upstream io_uring/futex.c and
-// include/uapi/linux/futex.h, and measured on Linux 6.18 (BRIEF.md §3).
+// include/uapi/linux/futex.h, and measured on Linux 6.18.
 //
 // SQE layout used by the kernel (io_futex_prep / io_futexv_prep):
 //

