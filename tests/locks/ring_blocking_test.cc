@@ -1,6 +1,8 @@
 // Ring-blocking waits: plain blocking calls made on a thread that runs an
 // EventLoop, including waits nested inside other waits on the same thread.
+#include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -182,6 +185,38 @@ void ChildHung(int) {
   _exit(3);
 }
 
+// A thread on a stack of its own, for the fork()ed child: its glibc reuses
+// the stacks (so the pthread_t) of the parent's threads, e.g. a loop's
+// helper, and ThreadSanitizer, which still knows those threads, rejects a
+// new thread with a used id.
+class ChildThread {
+ public:
+  explicit ChildThread(std::function<void()> fn) : fn_(std::move(fn)) {
+    stack_ = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack_ == MAP_FAILED) _exit(20);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, stack_, kStackSize);
+    if (pthread_create(&thread_, &attr, &Body, this) != 0) _exit(21);
+    pthread_attr_destroy(&attr);
+  }
+  void join() {
+    pthread_join(thread_, nullptr);
+    munmap(stack_, kStackSize);
+  }
+
+ private:
+  static constexpr size_t kStackSize = size_t{8} << 20;
+  static void* Body(void* self) {
+    static_cast<ChildThread*>(self)->fn_();
+    return nullptr;
+  }
+  std::function<void()> fn_;
+  void* stack_ = nullptr;
+  pthread_t thread_{};
+};
+
 // In a fork()ed child of a loop's thread: 0 if a contended Mutex works
 // through futex(2), else which check failed.
 int ChildLocksThroughFutex(std::unique_ptr<EventLoop>& inherited) {
@@ -195,14 +230,14 @@ int ChildLocksThroughFutex(std::unique_ptr<EventLoop>& inherited) {
   {
     // First a lock() that must really sleep: the other thread holds it.
     Event held, release;
-    std::thread holder([&] {
+    ChildThread holder([&] {
       mu.lock();
       held.set();
       release.wait();
       mu.unlock();
     });
     held.wait();
-    std::thread releaser([&] {
+    ChildThread releaser([&] {
       std::this_thread::sleep_for(milliseconds(20));
       release.set();
     });
@@ -212,7 +247,7 @@ int ChildLocksThroughFutex(std::unique_ptr<EventLoop>& inherited) {
     holder.join();
     releaser.join();
   }
-  std::thread other([&] {
+  ChildThread other([&] {
     for (int i = 0; i < kIters; ++i) {
       std::lock_guard<Mutex> g(mu);
       ++count;
