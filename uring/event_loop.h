@@ -39,15 +39,17 @@
 //   fallback  one helper thread per loop in futex_waitv(2) (Linux >= 5.16)
 //             reporting to the loop through its eventfd; wakes are futex(2)
 //             calls. Chosen when the probe lacks the opcodes or when
-//             EventLoopOptions::mode == kFallback. Once per process a line
-//             on stderr says the fallback is in use.
+//             EventLoopOptions::mode == kFallback, or when the probe itself
+//             failed (io_uring_register denied). Once per process a line on
+//             stderr says the fallback is in use and why.
 //   Both paths give the same results, orderings and lifetimes.
 //
 // Engine (decided once at Create; see emulated())
 //   io_uring  a Ring (Linux >= 5.5 with IORING_FEAT_NODROP).
 //   emulated  no io_uring at all: io_uring_setup fails (ENOSYS: kernel
 //             without it; EPERM: kernel.io_uring_disabled or a seccomp
-//             profile, as many container runtimes ship; ENOMEM: memlock).
+//             profile, as many container runtimes ship; ENOMEM: memlock),
+//             or io_uring_enter does (Ring::Create submits a NOP to check).
 //             The loop keeps its model and API; SQEs run in userspace over
 //             epoll(7) and a timerfd (internal/sqe_emulator.h), futex waits
 //             take the fallback path above. Chosen by RingMode::kAuto when
@@ -173,7 +175,8 @@ class EventLoop {
 
   // Like Cancel, but returns only once the kernel no longer uses the
   // operation's buffers (IORING_REGISTER_SYNC_CANCEL, Linux >= 6.0; older
-  // kernels: falls back to Cancel, and buffers stay in use until Complete).
+  // kernels, or io_uring_register denied (Ring's probe().error): falls back
+  // to Cancel, and buffers stay in use until Complete).
   // Complete still runs later, from a dispatch step. For awaiters whose
   // buffers die with a coroutine frame (io.h).
   void CancelSync(Operation* op);
