@@ -1,6 +1,7 @@
 #include "uring/event_loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -10,6 +11,8 @@
 #include <cassert>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,7 +23,25 @@
 namespace ringlock::uring {
 namespace {
 
+// The newest live loop of this thread (the top of its stack; each loop links
+// to the next older one).
 thread_local EventLoop* tls_current = nullptr;
+
+// Bumped in every fork()ed child, so a loop knows it was inherited.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// Runs in the child on the thread that called fork(), the only one there:
+// no thread of the child has a loop of its own yet.
+void ForgetLoopsInChild() {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  tls_current = nullptr;
+}
+
+uint64_t ForkGeneration() {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, &ForgetLoopsInChild); });
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
 
 std::atomic<bool> g_logged_fallback{false};
 std::atomic<bool> g_logged_emulation{false};
@@ -34,15 +55,44 @@ void LogEmulationOnce(const std::string& why) {
                why.c_str());
 }
 
-void LogFallbackOnce(bool forced) {
+// `why`: the reason the native futex opcodes are not used.
+void LogFallbackOnce(const std::string& why) {
   if (g_logged_fallback.exchange(true)) return;
-  std::fprintf(stderr, "%s",
-               forced ? "ringlock: futex fallback forced "
-                        "(EventLoopOptions::mode = kFallback); async futex "
-                        "waits use a futex_waitv(2) helper thread\n"
-                      : "ringlock: io_uring FUTEX_WAIT unsupported (kernel < "
-                        "6.7); async futex waits use a futex_waitv(2) helper "
-                        "thread\n");
+  std::fprintf(stderr,
+               "ringlock: futex fallback: %s; async futex waits use a "
+               "futex_waitv(2) helper thread\n",
+               why.c_str());
+}
+
+absl::Status ValidateOptions(const EventLoopOptions& o) {
+  switch (o.mode) {
+    case FutexMode::kAuto:
+    case FutexMode::kNative:
+    case FutexMode::kFallback:
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "EventLoop: EventLoopOptions::mode = ", static_cast<int>(o.mode),
+          " is no FutexMode"));
+  }
+  switch (o.ring) {
+    case RingMode::kAuto:
+    case RingMode::kIoUring:
+    case RingMode::kEmulated:
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "EventLoop: EventLoopOptions::ring = ", static_cast<int>(o.ring),
+          " is no RingMode"));
+  }
+  // Checked in every mode (the emulation has no rings), so an option that
+  // io_uring would reject never quietly selects the emulation instead.
+  absl::Status sizes = ValidateRingSizes(o.sq_entries, o.cq_entries);
+  if (!sizes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EventLoop: EventLoopOptions: ", sizes.message()));
+  }
+  return absl::OkStatus();
 }
 
 int64_t MonoNowNs() {
@@ -64,6 +114,7 @@ int64_t ToMonoNs(absl::Time deadline) {
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   std::optional<Ring> ring;
   std::unique_ptr<internal::SqeEmulator> emu;
   if (options.ring == RingMode::kEmulated) {
@@ -93,9 +144,7 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
       if (!have) {
         return absl::UnimplementedError(absl::StrCat(
             "EventLoop: FutexMode::kNative but ",
-            ring ? absl::StrCat("io_uring lacks FUTEX_WAIT/WAKE/WAITV (needs "
-                                "Linux >= 6.7; probe last_op=",
-                                ring->probe().last_op, ")")
+            ring ? ring->probe().WhyNoFutex()
                  : std::string("the loop emulates io_uring (no futex opcodes)")));
       }
       native = true;
@@ -103,10 +152,10 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     case FutexMode::kAuto:
       native = have;
       // An emulated loop already said why; the futex path follows from it.
-      if (!have && ring) LogFallbackOnce(false);
+      if (!have && ring) LogFallbackOnce(ring->probe().WhyNoFutex());
       break;
     case FutexMode::kFallback:
-      LogFallbackOnce(true);
+      LogFallbackOnce("forced (EventLoopOptions::mode = kFallback)");
       break;
   }
   if (!native && !internal::FutexFallback::Available()) {
@@ -125,25 +174,55 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
         absl::StrCat("EventLoop: eventfd: ", std::strerror(errno)));
   }
   // Before any futex wait can be armed (Linux >= 6.16 bug, futex_hash.h).
-  EnsurePrivateFutexHash();
+  if (int err = internal::TryEnsurePrivateFutexHash(); err != 0) {
+    close(efd);
+    return absl::ErrnoToStatus(
+        err, "EventLoop: cannot create the thread that gives the process its "
+             "private futex hash (futex_hash.h)");
+  }
   std::unique_ptr<EventLoop> loop(
       new EventLoop(std::move(ring), std::move(emu), native, efd));
+  // Started here, not in the constructor, so that a failure is a Status and
+  // the half-made loop is destroyed (closing its fds) like any other.
+  if (loop->fallback_) {
+    if (int err = loop->fallback_->Start(); err != 0) {
+      return absl::ErrnoToStatus(
+          err, "EventLoop: cannot create the futex_waitv(2) helper thread that "
+               "fallback and emulated loops wait on futexes with");
+    }
+  }
   return loop;
 }
 
 EventLoop::EventLoop(std::optional<Ring> ring,
                      std::unique_ptr<internal::SqeEmulator> emu, bool native,
                      int efd)
-    : ring_(std::move(ring)), emu_(std::move(emu)), native_(native), efd_(efd) {
+    : ring_(std::move(ring)),
+      emu_(std::move(emu)),
+      native_(native),
+      efd_(efd),
+      fork_generation_(ForkGeneration()) {
   if (!native_) {
     fallback_ = std::make_unique<internal::FutexFallback>([this] { WakeLoop(); });
   }
   ArmEventfd();
   SubmitSqes();
+  older_ = tls_current;
+  if (older_) older_->newer_ = this;
   tls_current = this;
 }
 
 EventLoop::~EventLoop() {
+  if (!InCreatorProcess()) {
+    // Inherited by a fork()ed child: the ring, the eventfd's reader and the
+    // helper thread are the parent's. Close our copies of the fds (members
+    // and efd_) and leave the rest; the helper's state is leaked on purpose
+    // (its thread does not exist here, so it can be neither joined nor
+    // freed safely).
+    (void)fallback_.release();
+    close(efd_);
+    return;
+  }
   CheckOwner();
   destroying_ = true;
   // 1. Detached coroutines still suspended: destroying the frames runs their
@@ -185,12 +264,25 @@ EventLoop::~EventLoop() {
     if (cqes_.empty() && local_.empty()) WaitAndReap();
   }
   close(efd_);
-  if (tls_current == this) tls_current = nullptr;
+  // Off the stack; the next older loop becomes current if this was newest.
+  if (newer_) {
+    newer_->older_ = older_;
+  } else if (tls_current == this) {
+    tls_current = older_;
+  }
+  if (older_) older_->newer_ = newer_;
 }
 
 EventLoop* EventLoop::Current() { return tls_current; }
 
+bool EventLoop::InCreatorProcess() const {
+  return fork_generation_ == g_fork_generation.load(std::memory_order_relaxed);
+}
+
 void EventLoop::CheckOwner() const {
+  assert(InCreatorProcess() &&
+         "ringlock::uring::EventLoop used in a fork()ed child: a loop belongs "
+         "to the process that created it");
   assert(std::this_thread::get_id() == owner_ &&
          "ringlock::uring::EventLoop used off its owner thread");
 }

@@ -4,7 +4,22 @@
 // Model
 //   An EventLoop belongs to the thread that created it (EventLoop::Current()
 //   returns it there) and is its ring's single issuer: every method except
-//   Post() and Stop() must be called on that thread. Everything the loop
+//   Post() and Stop() must be called on that thread.
+//
+//   Several loops on one thread: Current() is the newest one still alive (a
+//   per-thread stack). Destroying it makes the next newest current again;
+//   destroying an older one first just removes it. Ring-blocking waits
+//   (locks/ring_wait_backend.h) dispatch Current() only, so an older loop's
+//   completions wait while the thread blocks: prefer one loop per thread.
+//
+//   fork(): a loop belongs to the process that created it. In the child
+//   (fork() through libc, which runs pthread_atfork handlers) Current() is
+//   nullptr on every thread, so blocking lock calls there sleep in futex(2)
+//   and never touch the parent's ring. The child must not use the
+//   inherited loop objects (debug builds abort); destroying one there only
+//   releases the child's copies of its fds and leaves the parent's ring,
+//   helper thread state and operations alone. The child may create loops of
+//   its own. Everything the loop
 //   does for a caller finishes through Operation::Complete(res) (operation.h)
 //   exactly once, on the owner thread, in a *dispatch step*.
 //
@@ -24,15 +39,17 @@
 //   fallback  one helper thread per loop in futex_waitv(2) (Linux >= 5.16)
 //             reporting to the loop through its eventfd; wakes are futex(2)
 //             calls. Chosen when the probe lacks the opcodes or when
-//             EventLoopOptions::mode == kFallback. Once per process a line
-//             on stderr says the fallback is in use.
+//             EventLoopOptions::mode == kFallback, or when the probe itself
+//             failed (io_uring_register denied). Once per process a line on
+//             stderr says the fallback is in use and why.
 //   Both paths give the same results, orderings and lifetimes.
 //
 // Engine (decided once at Create; see emulated())
 //   io_uring  a Ring (Linux >= 5.5 with IORING_FEAT_NODROP).
 //   emulated  no io_uring at all: io_uring_setup fails (ENOSYS: kernel
 //             without it; EPERM: kernel.io_uring_disabled or a seccomp
-//             profile, as many container runtimes ship; ENOMEM: memlock).
+//             profile, as many container runtimes ship; ENOMEM: memlock),
+//             or io_uring_enter does (Ring::Create submits a NOP to check).
 //             The loop keeps its model and API; SQEs run in userspace over
 //             epoll(7) and a timerfd (internal/sqe_emulator.h), futex waits
 //             take the fallback path above. Chosen by RingMode::kAuto when
@@ -100,11 +117,23 @@ struct EventLoopOptions {
 class EventLoop {
  public:
   // Creates a loop owned by the calling thread and makes it the thread's
-  // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM) for
-  // RingMode::kIoUring, eventfd/epoll failures, Unimplemented for
-  // FutexMode::kNative without the futex opcodes (always when emulated),
-  // and Unimplemented when the fallback is needed but the kernel lacks
-  // futex_waitv(2) (Linux < 5.16).
+  // Current(). Errors:
+  //   InvalidArgument  bad options, in every mode, before any engine is
+  //                    tried: sq_entries outside 1..32768, cq_entries not 0
+  //                    and not within sq_entries..65536 (both after
+  //                    rounding up to a power of two, as the kernel does),
+  //                    a `mode` or `ring` that is no enumerator.
+  //   Ring::Create's (no io_uring, EPERM, ENOMEM, io_uring_enter denied)
+  //                    for RingMode::kIoUring; kAuto emulates instead.
+  //   Unimplemented    FutexMode::kNative without the futex opcodes (always
+  //                    when emulated, or when the opcode probe was denied),
+  //                    or the fallback is needed but the kernel lacks
+  //                    futex_waitv(2) (Linux < 5.16).
+  //   the errno's code when a thread cannot be created (the fallback's
+  //                    helper, or the futex-hash thread of futex_hash.h; e.g.
+  //                    PermissionDenied when a seccomp filter denies clone),
+  //                    and eventfd/epoll failures.
+  // A failed Create leaves no fd, thread or memory behind.
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
       EventLoopOptions options = {});
 
@@ -118,7 +147,8 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // The loop owned by the calling thread, or nullptr.
+  // The newest live loop owned by the calling thread in this process, or
+  // nullptr (see "Model": several loops, fork()).
   static EventLoop* Current();
 
   // True if futex waits use io_uring's futex opcodes, false for the helper
@@ -145,7 +175,8 @@ class EventLoop {
 
   // Like Cancel, but returns only once the kernel no longer uses the
   // operation's buffers (IORING_REGISTER_SYNC_CANCEL, Linux >= 6.0; older
-  // kernels: falls back to Cancel, and buffers stay in use until Complete).
+  // kernels, or io_uring_register denied (Ring's probe().error): falls back
+  // to Cancel, and buffers stay in use until Complete).
   // Complete still runs later, from a dispatch step. For awaiters whose
   // buffers die with a coroutine frame (io.h).
   void CancelSync(Operation* op);
@@ -278,14 +309,21 @@ class EventLoop {
                   std::optional<absl::Time> deadline);
   void CompleteLater(Operation* op, int32_t res);
   // Debug builds: aborts if called off the owner thread (the ring is
-  // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST).
+  // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST),
+  // or in a fork()ed child.
   void CheckOwner() const;
+  // False in a fork()ed child of the process that created the loop.
+  bool InCreatorProcess() const;
 
   std::optional<Ring> ring_;
   std::unique_ptr<internal::SqeEmulator> emu_;
   const bool native_;
   const int efd_;
   const std::thread::id owner_ = std::this_thread::get_id();
+  const uint64_t fork_generation_;  // the process's, at creation
+  // The owner thread's stack of live loops (Current() is its newest).
+  EventLoop* older_ = nullptr;
+  EventLoop* newer_ = nullptr;
   EventfdOp efd_op_{this};
   bool efd_armed_ = false;
   bool destroying_ = false;

@@ -27,6 +27,11 @@ namespace ringlock::uring {
 void EnsurePrivateFutexHash();
 
 namespace internal {
+// EnsurePrivateFutexHash, but 0 or the errno that creating its thread failed
+// with (e.g. EPERM under a seccomp filter denying clone), never throwing.
+// After a failure the next call tries again.
+int TryEnsurePrivateFutexHash();
+
 // 0 if the process has no private futex hash yet, > 0 slots, -1 if the
 // kernel does not know PR_FUTEX_HASH. For tests.
 int PrivateFutexHashSlots();

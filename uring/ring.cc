@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -79,7 +80,54 @@ absl::Status SetupError(int err) {
   }
 }
 
+// io_uring_setup worked but io_uring_enter does not: the ring is useless.
+absl::Status EnterError(int err) {
+  std::string what = absl::StrCat(
+      "io_uring_enter: ", strerrorname_np(err) ? strerrorname_np(err) : "?", " (",
+      std::strerror(err), ") submitting a NOP to a new ring: io_uring_setup works but "
+      "io_uring_enter is denied (e.g. a seccomp profile that blocks it)");
+  switch (err) {
+    case EPERM:
+      return absl::PermissionDeniedError(what);
+    case ENOSYS:
+      return absl::UnimplementedError(what);
+    default:
+      return absl::InternalError(what);
+  }
+}
+
 }  // namespace
+
+absl::Status ValidateRingSizes(uint32_t sq_entries, uint32_t cq_entries) {
+  constexpr uint32_t kMaxSq = 32768, kMaxCq = 2 * kMaxSq;  // the kernel's limits
+  auto pow2 = [](uint32_t n) {
+    uint32_t p = 1;
+    while (p < n && p < (1u << 31)) p <<= 1;
+    return p;
+  };
+  if (sq_entries == 0 || sq_entries > kMaxSq) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("io_uring: sq_entries = ", sq_entries, " is outside 1..", kMaxSq));
+  }
+  if (cq_entries != 0 && (cq_entries > kMaxCq || pow2(cq_entries) < pow2(sq_entries))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "io_uring: cq_entries = ", cq_entries, " must be 0 (2 * sq_entries) or within ",
+        pow2(sq_entries), "..", kMaxCq, " (sq_entries = ", sq_entries,
+        " rounds up to ", pow2(sq_entries), ")"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Probe::WhyNoFutex() const {
+  if (error != 0) {
+    return absl::StrCat("the opcode probe failed: io_uring_register(IORING_REGISTER_PROBE): ",
+                        strerrorname_np(error) ? strerrorname_np(error) : "?", " (",
+                        std::strerror(error), "), so io_uring's futex opcodes cannot be "
+                        "relied on (a seccomp profile may deny io_uring_register)");
+  }
+  return absl::StrCat("io_uring lacks FUTEX_WAIT/WAKE/WAITV (needs Linux >= 6.7; probe last_op=",
+                      last_op, ")");
+}
 
 bool Probe::futex_wait() const { return Supports(kOpFutexWait); }
 bool Probe::futex_wake() const { return Supports(kOpFutexWake); }
@@ -95,6 +143,9 @@ absl::StatusOr<Ring> Ring::Create(const RingOptions& options) {
       IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,              // 5.19
       0,
   };
+  if (absl::Status s = ValidateRingSizes(options.sq_entries, options.cq_entries); !s.ok()) {
+    return s;
+  }
   Ring ring;
   int err = EINVAL;
   for (uint32_t flags : kTries) {
@@ -124,12 +175,40 @@ absl::StatusOr<Ring> Ring::Create(const RingOptions& options) {
         "io_uring lacks IORING_FEAT_NODROP (kernel < 5.5): completions could "
         "be dropped on CQ overflow; ringlock requires Linux >= 5.5");
   }
-  if (io_uring_probe* p = io_uring_get_probe_ring(&ring.ring_)) {
-    ring.probe_.last_op = p->last_op;
-    for (int i = 0; i < p->ops_len && i < 256; ++i) {
-      if (p->ops[i].flags & IO_URING_OP_SUPPORTED) ring.probe_.ops.set(i);
+  // Setup alone proves little: a seccomp profile may deny io_uring_enter
+  // only. A NOP completes inline at submit, so this never blocks.
+  {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring.ring_);
+    io_uring_prep_nop(sqe);
+    sqe->user_data = 1;
+    int r;
+    do {
+      r = io_uring_submit_and_wait(&ring.ring_, 1);
+    } while (r == -EINTR);
+    if (r < 0) return EnterError(-r);
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&ring.ring_, &cqe) != 0 || cqe == nullptr || cqe->user_data != 1 ||
+        cqe->res != 0) {
+      return absl::InternalError("io_uring: a NOP submitted to a new ring did not complete");
     }
-    io_uring_free_probe(p);
+    io_uring_cqe_seen(&ring.ring_, cqe);
+  }
+  // Called directly (not io_uring_get_probe_ring) to keep its errno.
+  constexpr int kProbeOps = 256;
+  if (auto* p = static_cast<io_uring_probe*>(
+          std::calloc(1, sizeof(io_uring_probe) + kProbeOps * sizeof(io_uring_probe_op)))) {
+    int r = io_uring_register_probe(&ring.ring_, p, kProbeOps);
+    if (r < 0) {
+      ring.probe_.error = -r;
+    } else {
+      ring.probe_.last_op = p->last_op;
+      for (int i = 0; i < p->ops_len && i < kProbeOps; ++i) {
+        if (p->ops[i].flags & IO_URING_OP_SUPPORTED) ring.probe_.ops.set(i);
+      }
+    }
+    std::free(p);
+  } else {
+    ring.probe_.error = ENOMEM;
   }
   return ring;
 }

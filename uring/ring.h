@@ -42,6 +42,7 @@
 #include <bitset>
 #include <cstdint>
 #include <deque>
+#include <string>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -65,13 +66,24 @@ struct RingOptions {
 struct Probe {
   uint8_t last_op = 0;
   std::bitset<256> ops;
+  // 0, or the errno IORING_REGISTER_PROBE failed with (e.g. EPERM: a
+  // seccomp profile denies io_uring_register): then no opcode is known and
+  // every Supports() is false. Why() says which.
+  int error = 0;
   bool Supports(uint8_t op) const { return ops.test(op); }
   bool futex_wait() const;   // IORING_OP_FUTEX_WAIT, Linux >= 6.7
   bool futex_wake() const;   // IORING_OP_FUTEX_WAKE, Linux >= 6.7
   bool futex_waitv() const;  // IORING_OP_FUTEX_WAITV, Linux >= 6.7
   // All three futex opcodes: what EventLoop's native mode needs.
   bool futex() const { return futex_wait() && futex_wake() && futex_waitv(); }
+  // Why futex() is false: the probe's failure, or the kernel's version.
+  std::string WhyNoFutex() const;
 };
+
+// The kernel's limits on ring sizes (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES;
+// both rounded up to a power of two): sq_entries 1..32768, cq_entries 0
+// (2 * sq_entries) or sq_entries..65536. InvalidArgument naming the bad one.
+absl::Status ValidateRingSizes(uint32_t sq_entries, uint32_t cq_entries);
 
 // One reaped completion.
 struct Completion {
@@ -82,9 +94,14 @@ struct Completion {
 
 class Ring {
  public:
-  // Sets up a ring. Errors (absl::Status codes):
+  // Sets up a ring and checks that it works: a NOP is submitted and reaped
+  // through io_uring_enter, and the opcodes are probed (a denied probe is
+  // recorded in probe().error, not an error). Errors (absl::Status codes):
+  //   InvalidArgument     sizes outside ValidateRingSizes's limits.
   //   Unimplemented       io_uring_setup ENOSYS: kernel without io_uring.
   //   PermissionDenied    EPERM: kernel.io_uring_disabled or seccomp.
+  //   PermissionDenied /  io_uring_enter fails the NOP (EPERM / ENOSYS: a
+  //   Unimplemented       seccomp profile that denies only io_uring_enter).
   //   ResourceExhausted   ENOMEM: RLIMIT_MEMLOCK too low for the ring
   //                       (kernels < 5.12 charge rings to memlock).
   //   FailedPrecondition  kernel lacks IORING_FEAT_NODROP (< 5.5).

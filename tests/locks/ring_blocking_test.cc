@@ -1,21 +1,35 @@
 // Ring-blocking waits: plain blocking calls made on a thread that runs an
 // EventLoop, including waits nested inside other waits on the same thread.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
+#include "locks/ring_wait_backend.h"
 #include "locks/semaphore.h"
 #include "uring/event_loop.h"
 #include "tests/locks/waiter_modes.h"
 #include "uring/task.h"
+
+// A child of a multi-threaded fork() creates threads here (the fork tests);
+// glibc supports that, so TSAN must not refuse it.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
 
 namespace ringlock {
 namespace {
@@ -141,6 +155,198 @@ TEST_P(RingBlockingTest, NestedLockersUnderContention) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(counter, int64_t{2 * kCoroutines + 2} * kIters);
   EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Fails the test (and kills the child) if `pid` does not exit within
+// `limit`; returns its wait status.
+int WaitChild(pid_t pid, std::chrono::seconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) {
+      ADD_FAILURE() << "waitpid: " << std::strerror(errno);
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "the child did not finish within " << limit.count() << " s: a hang";
+      return -1;
+    }
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+}
+
+void ChildHung(int) {
+  constexpr char kMsg[] = "HANG in the fork()ed child\n";
+  (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+  _exit(3);
+}
+
+// A thread on a stack of its own, for the fork()ed child: its glibc reuses
+// the stacks (so the pthread_t) of the parent's threads, e.g. a loop's
+// helper, and ThreadSanitizer, which still knows those threads, rejects a
+// new thread with a used id.
+class ChildThread {
+ public:
+  explicit ChildThread(std::function<void()> fn) : fn_(std::move(fn)) {
+    stack_ = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack_ == MAP_FAILED) _exit(20);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, stack_, kStackSize);
+    if (pthread_create(&thread_, &attr, &Body, this) != 0) _exit(21);
+    pthread_attr_destroy(&attr);
+  }
+  void join() {
+    pthread_join(thread_, nullptr);
+    munmap(stack_, kStackSize);
+  }
+
+ private:
+  static constexpr size_t kStackSize = size_t{8} << 20;
+  static void* Body(void* self) {
+    static_cast<ChildThread*>(self)->fn_();
+    return nullptr;
+  }
+  std::function<void()> fn_;
+  void* stack_ = nullptr;
+  pthread_t thread_{};
+};
+
+// In a fork()ed child of a loop's thread: 0 if a contended Mutex works
+// through futex(2), else which check failed.
+int ChildLocksThroughFutex(std::unique_ptr<EventLoop>& inherited) {
+  signal(SIGALRM, ChildHung);
+  alarm(10);
+  if (EventLoop::Current() != nullptr) return 10;
+  if (std::string(internal::CurrentWaitBackend().name()) != "futex") return 11;
+  Mutex mu;
+  int64_t count = 0;
+  constexpr int kIters = 2000;
+  {
+    // First a lock() that must really sleep: the other thread holds it.
+    Event held, release;
+    ChildThread holder([&] {
+      mu.lock();
+      held.set();
+      release.wait();
+      mu.unlock();
+    });
+    held.wait();
+    ChildThread releaser([&] {
+      std::this_thread::sleep_for(milliseconds(20));
+      release.set();
+    });
+    mu.lock();
+    ++count;
+    mu.unlock();
+    holder.join();
+    releaser.join();
+  }
+  ChildThread other([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::lock_guard<Mutex> g(mu);
+      ++count;
+    }
+  });
+  for (int i = 0; i < kIters; ++i) {
+    std::lock_guard<Mutex> g(mu);
+    ++count;
+  }
+  other.join();
+  if (count != 2 * kIters + 1) return 12;
+  if (mu.word().load() != 0) return 13;
+  // Destroying the inherited loop must leave the parent's ring alone.
+  inherited.reset();
+  if (EventLoop::Current() != nullptr) return 14;
+  return 0;
+}
+
+// Regression: a fork()ed child inherited its thread's Current() loop, so its
+// blocking lock() armed waits on the parent's ring (native: abort with
+// "File exists"; fallback, emulated: a hang on a helper thread that does not
+// exist in the child). The child now sleeps in futex(2), and the parent's
+// loop keeps working.
+TEST_P(RingBlockingTest, ForkedChildLocksThroughFutexNotTheParentsRing) {
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  ASSERT_NE(loop, nullptr);
+  ASSERT_EQ(EventLoop::Current(), loop.get());
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid == 0) _exit(ChildLocksThroughFutex(loop));
+  const int status = WaitChild(pid, std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "child " << (WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                        : "killed by signal " + std::to_string(WTERMSIG(status)));
+
+  // The parent's loop: still current, ring-blocking, dispatching.
+  EXPECT_EQ(EventLoop::Current(), loop.get());
+  Mutex mu;
+  Event held, posted_ran;
+  std::thread holder([&] {
+    mu.lock();
+    held.set();
+    // Released once the loop thread, blocked in lock(), ran posted work.
+    EXPECT_TRUE(posted_ran.wait_for(std::chrono::seconds(10)))
+        << "the parent's loop did not dispatch while its thread waited for the lock";
+    mu.unlock();
+  });
+  held.wait();
+  loop->Post([&] { posted_ran.set(); });
+  mu.lock();
+  mu.unlock();
+  holder.join();
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Blocks in lock() while another thread holds the lock until it saw `loop`
+// dispatch posted work: true if the wait was ring-blocking on `loop`.
+bool LockDispatches(EventLoop& loop) {
+  Mutex mu;
+  Event held, posted_ran;
+  bool ran_in_time = false;
+  std::thread holder([&] {
+    mu.lock();
+    held.set();
+    ran_in_time = posted_ran.wait_for(std::chrono::seconds(3));
+    mu.unlock();
+  });
+  held.wait();
+  loop.Post([&] { posted_ran.set(); });
+  mu.lock();
+  mu.unlock();
+  holder.join();
+  loop.RunUntil([&] { return posted_ran.is_set(); });  // a futex(2) wait left it queued
+  return ran_in_time;
+}
+
+// Regression: with two loops on one thread, destroying the newer one set the
+// thread's current loop to null although the older one lived, so its
+// blocking calls silently stopped dispatching it. Current() is now the
+// newest live loop (a per-thread stack).
+TEST_P(RingBlockingTest, DestroyingTheNewerLoopKeepsTheOlderOneCurrent) {
+  std::unique_ptr<EventLoop> older = MakeLoop();
+  ASSERT_NE(older, nullptr);
+  std::unique_ptr<EventLoop> newer = MakeLoop();
+  ASSERT_NE(newer, nullptr);
+  EXPECT_EQ(EventLoop::Current(), newer.get());
+  EXPECT_TRUE(LockDispatches(*newer));
+  newer.reset();
+  EXPECT_EQ(EventLoop::Current(), older.get());
+  EXPECT_TRUE(LockDispatches(*older)) << "the older loop is no longer ring-blocking";
+
+  // Out of order: destroying the older one first leaves the newer current.
+  std::unique_ptr<EventLoop> third = MakeLoop();
+  ASSERT_NE(third, nullptr);
+  older.reset();
+  EXPECT_EQ(EventLoop::Current(), third.get());
+  EXPECT_TRUE(LockDispatches(*third));
+  third.reset();
+  EXPECT_EQ(EventLoop::Current(), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,

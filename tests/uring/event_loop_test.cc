@@ -2,12 +2,17 @@
 // io_uring futex opcodes and against the forced futex_waitv(2) fallback.
 #include "uring/event_loop.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -492,6 +497,99 @@ TEST(EventLoopCreateTest, AutoPicksNativeHere) {
   ASSERT_TRUE(l.ok()) << l.status();
   ASSERT_FALSE((*l)->emulated());
   EXPECT_EQ((*l)->native_futex(), (*l)->ring()->probe().futex());
+}
+
+int OpenFds() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+// Collects what this process writes to stderr while alive.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    std::fflush(stderr);
+    read_fd_ = fds[0];
+    saved_fd_ = dup(STDERR_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+  }
+  ~StderrCapture() { Finish(); }
+  std::string Finish() {
+    if (saved_fd_ < 0) return text_;
+    std::fflush(stderr);
+    dup2(saved_fd_, STDERR_FILENO);
+    close(saved_fd_);
+    saved_fd_ = -1;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(read_fd_, buf, sizeof(buf))) > 0) text_.append(buf, n);
+    close(read_fd_);
+    return text_;
+  }
+
+ private:
+  int read_fd_ = -1;
+  int saved_fd_ = -1;
+  std::string text_;
+};
+
+// Regression: with RingMode::kAuto, options io_uring rejects (sq_entries 0
+// or 65536, a CQ smaller than the SQ, ...) quietly selected the emulation
+// with a misleading "io_uring unavailable" line. They are InvalidArgument in
+// every mode, checked before any engine is tried.
+TEST(EventLoopCreateTest, InvalidOptionsAreInvalidArgumentInEveryMode) {
+  struct Bad {
+    const char* what;
+    EventLoopOptions options;
+  };
+  const Bad kBad[] = {
+      {"sq_entries = 0", {.sq_entries = 0}},
+      {"sq_entries = 65536", {.sq_entries = 65536}},
+      {"sq_entries = UINT32_MAX", {.sq_entries = UINT32_MAX}},
+      {"cq_entries < sq_entries", {.sq_entries = 256, .cq_entries = 8}},
+      {"cq_entries = 2^20", {.cq_entries = 1u << 20}},
+      {"mode = 7", {.mode = static_cast<FutexMode>(7)}},
+      {"ring = 9", {.ring = static_cast<RingMode>(9)}},
+  };
+  const int fds_before = OpenFds();
+  StderrCapture captured;
+  for (const Bad& bad : kBad) {
+    for (RingMode ring : {RingMode::kAuto, RingMode::kIoUring, RingMode::kEmulated}) {
+      for (FutexMode mode : {FutexMode::kAuto, FutexMode::kNative, FutexMode::kFallback}) {
+        EventLoopOptions options = bad.options;
+        if (static_cast<int>(options.ring) <= 2) options.ring = ring;
+        if (static_cast<int>(options.mode) <= 2) options.mode = mode;
+        absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(options);
+        EXPECT_TRUE(absl::IsInvalidArgument(l.status()))
+            << bad.what << ", ring " << static_cast<int>(ring) << ", mode "
+            << static_cast<int>(mode) << ": "
+            << (l.ok() ? std::string(l.value()->emulated() ? "an emulated loop" : "a loop")
+                       : l.status().ToString());
+        EXPECT_EQ(EventLoop::Current(), nullptr);
+      }
+    }
+  }
+  const std::string err = captured.Finish();
+  EXPECT_EQ(err.find("io_uring unavailable"), std::string::npos) << err;
+  EXPECT_EQ(OpenFds(), fds_before);
+
+  // The limits themselves are valid.
+  for (EventLoopOptions ok : {EventLoopOptions{.sq_entries = 1},
+                              EventLoopOptions{.sq_entries = 32768},
+                              EventLoopOptions{.sq_entries = 100, .cq_entries = 128},
+                              EventLoopOptions{.sq_entries = 256, .cq_entries = 65536}}) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(ok);
+    ASSERT_TRUE(l.ok()) << "sq_entries " << ok.sq_entries << ", cq_entries " << ok.cq_entries
+                        << ": " << l.status();
+    EXPECT_FALSE((*l)->emulated());
+  }
 }
 
 }  // namespace

@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,7 @@
 #include "locks/mutex.h"
 #include "locks/ring_wait_backend.h"
 #include "uring/event_loop.h"
+#include "uring/futex_hash.h"
 #include "uring/io.h"
 #include "uring/operation.h"
 #include "uring/ring.h"
@@ -75,6 +77,10 @@ struct Denial {
   const char* name;
   absl::StatusCode ring_status;
   bool no_futex_waitv = false;  // also deny futex_waitv(2): Linux < 5.16
+  // Set: deny exactly these syscalls instead (partial denials, clone).
+  std::vector<uint32_t> only = {};
+  // Give the process its private futex hash (futex_hash.h) before the filter.
+  bool futex_hash_first = false;
 };
 
 void PrintTo(const Denial& denial, std::ostream* os) { *os << denial.name; }
@@ -85,11 +91,14 @@ void PrintTo(const Denial& denial, std::ostream* os) { *os << denial.name; }
 // `also_futex_waitv`, futex_waitv: a kernel older than 5.16) fail with `err`
 // in this process and the threads it creates later. Returns "" or what went
 // wrong.
-std::string DenyIoUring(int err, bool also_futex_waitv = false) {
+// With `only`, exactly those syscalls are denied.
+std::string DenyIoUring(int err, bool also_futex_waitv = false,
+                        const std::vector<uint32_t>& only = {}) {
   const uint32_t deny = SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA);
   std::vector<uint32_t> denied = {__NR_io_uring_setup, __NR_io_uring_enter,
                                   __NR_io_uring_register};
   if (also_futex_waitv) denied.push_back(449);  // __NR_futex_waitv (x86_64)
+  if (!only.empty()) denied = only;
   std::vector<sock_filter> filter = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -119,11 +128,25 @@ std::string DenyIoUring(int err, bool also_futex_waitv = false) {
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
     return std::string("prctl(PR_SET_SECCOMP): ") + std::strerror(errno);
   }
-  // The filter itself, so a failure below is never the harness's.
-  io_uring_params params{};
-  errno = 0;
-  if (syscall(__NR_io_uring_setup, 1, &params) != -1 || errno != err) {
-    return std::string("the filter let io_uring_setup through or gave ") + std::strerror(errno);
+  // The filter itself, so a failure below is never the harness's. Each
+  // call is one that fails harmlessly (EBADF, EINVAL) when allowed.
+  for (uint32_t nr : denied) {
+    io_uring_params params{};
+    errno = 0;
+    long r = 0;
+    if (nr == __NR_io_uring_setup) {
+      r = syscall(nr, 1, &params);
+    } else if (nr == __NR_io_uring_enter || nr == __NR_io_uring_register) {
+      r = syscall(nr, -1, 0, 0, 0, nullptr, 0);
+    } else if (nr == __NR_clone3) {
+      r = syscall(nr, nullptr, 0);
+    } else {
+      continue;  // no harmless call to try
+    }
+    if (r != -1 || errno != err) {
+      return "the filter let syscall " + std::to_string(nr) + " through or gave " +
+             std::strerror(errno);
+    }
   }
   return "";
 }
@@ -159,15 +182,19 @@ class ForwardFailures : public ::testing::EmptyTestEventListener {
   ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
   delete listeners.Release(listeners.default_result_printer());  // the parent prints
   listeners.Append(new ForwardFailures(report_fd));
-  if (std::string error = DenyIoUring(denial.err, denial.no_futex_waitv); !error.empty()) {
+  if (denial.futex_hash_first) uring::EnsurePrivateFutexHash();
+  if (std::string error = DenyIoUring(denial.err, denial.no_futex_waitv, denial.only);
+      !error.empty()) {
     WriteAll(report_fd, "seccomp setup: " + error + "\n");
     _exit(2);
   }
   scenario(denial);
 #if defined(__SANITIZE_ADDRESS__)
   // _exit skips LeakSanitizer's exit check: cancelled operations must have
-  // freed their state by now.
-  EXPECT_EQ(__lsan_do_recoverable_leak_check(), 0) << "leaks in the child (report on stderr)";
+  // freed their state by now. (The check needs a thread: not without clone.)
+  if (std::find(denial.only.begin(), denial.only.end(), __NR_clone) == denial.only.end()) {
+    EXPECT_EQ(__lsan_do_recoverable_leak_check(), 0) << "leaks in the child (report on stderr)";
+  }
 #endif
   _exit(::testing::Test::HasFailure() ? 1 : 0);
 }
@@ -606,6 +633,179 @@ TEST(NoIoUringNoFutexWaitvTest, CreateFailsClearlyAndSyncLocksWork) {
   RunWithIoUringDenied(
       Denial{ENOSYS, "ENOSYS", absl::StatusCode::kUnimplemented, /*no_futex_waitv=*/true},
       NoFutexWaitvScenario);
+}
+
+// ---- Partial denials and no threads ---------------------------------------
+
+#if defined(__x86_64__)
+#define SKIP_UNLESS_X86_64() (void)0
+#else
+#define SKIP_UNLESS_X86_64() GTEST_SKIP() << "the seccomp filter is written for x86_64"
+#endif
+
+// The loop kinds a user can ask for (tests/locks/waiter_modes.h's, without
+// the dependency).
+struct Kind {
+  const char* name;
+  uring::EventLoopOptions options;
+};
+const Kind kKinds[] = {
+    {"native", {}},
+    {"fallback", {.mode = uring::FutexMode::kFallback}},
+    {"emulated", {.mode = uring::FutexMode::kFallback, .ring = uring::RingMode::kEmulated}},
+};
+
+// The loop thread blocks in lock() while another thread holds the lock until
+// it saw the loop dispatch posted work: the loop's futex path, wakes and
+// eventfd all work.
+void ExpectRingBlockingLockWorks(EventLoop& loop, const char* kind) {
+  Mutex mu;
+  Event held, posted_ran;
+  std::thread holder([&] {
+    mu.lock();
+    held.set();
+    EXPECT_TRUE(posted_ran.wait_for(std::chrono::seconds(5)))
+        << kind << ": the loop did not dispatch while its thread waited for the lock";
+    mu.unlock();
+  });
+  held.wait();
+  loop.Post([&] { posted_ran.set(); });
+  mu.lock();
+  mu.unlock();
+  holder.join();
+  EXPECT_EQ(mu.word().load(), 0u) << kind;
+}
+
+int OpenFds() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) ++n;
+  }
+  return n;
+}
+
+// Only io_uring_enter denied: io_uring_setup works, so the old Create chose
+// native futexes and the first use aborted.
+void EnterDeniedScenario(const Denial&) {
+  const absl::StatusOr<uring::Ring> ring = uring::Ring::Create();
+  ASSERT_FALSE(ring.ok()) << "a ring that cannot submit";
+  EXPECT_TRUE(absl::IsPermissionDenied(ring.status())) << ring.status();
+  EXPECT_NE(ring.status().message().find("io_uring_enter"), absl::string_view::npos)
+      << ring.status();
+
+  StderrCapture captured;
+  auto strict = EventLoop::Create({.ring = uring::RingMode::kIoUring});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(strict.status())) << strict.status();
+  EXPECT_NE(strict.status().message().find("io_uring_enter"), absl::string_view::npos)
+      << strict.status();
+  for (const Kind& kind : kKinds) {
+    auto loop = EventLoop::Create(kind.options);
+    ASSERT_TRUE(loop.ok()) << kind.name << ": " << loop.status();
+    EXPECT_TRUE((*loop)->emulated()) << kind.name;
+    ExpectRingBlockingLockWorks(**loop, kind.name);
+  }
+  const std::string err = captured.Finish();
+  const size_t at = err.find(kUnavailablePrefix);
+  ASSERT_NE(at, std::string::npos) << err;
+  const std::string line = err.substr(at, err.find('\n', at) - at);
+  EXPECT_NE(line.find("io_uring_enter"), std::string::npos) << line;
+  EXPECT_NE(line.find("EPERM"), std::string::npos) << line;
+}
+
+// Only io_uring_register denied: the opcode probe fails, which the old
+// fallback line blamed on "kernel < 6.7".
+void RegisterDeniedScenario(const Denial&) {
+  const absl::StatusOr<uring::Ring> ring = uring::Ring::Create();
+  ASSERT_TRUE(ring.ok()) << ring.status();
+  EXPECT_EQ(ring->probe().error, EPERM);
+  EXPECT_FALSE(ring->probe().futex());
+
+  StderrCapture captured;
+  auto strict = EventLoop::Create({.mode = uring::FutexMode::kNative});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_TRUE(absl::IsUnimplemented(strict.status())) << strict.status();
+  EXPECT_NE(strict.status().message().find("io_uring_register"), absl::string_view::npos)
+      << strict.status();
+  EXPECT_NE(strict.status().message().find("EPERM"), absl::string_view::npos) << strict.status();
+  for (const Kind& kind : kKinds) {
+    auto loop = EventLoop::Create(kind.options);
+    ASSERT_TRUE(loop.ok()) << kind.name << ": " << loop.status();
+    EXPECT_EQ((*loop)->emulated(), kind.options.ring == uring::RingMode::kEmulated) << kind.name;
+    EXPECT_FALSE((*loop)->native_futex()) << kind.name;
+    ExpectRingBlockingLockWorks(**loop, kind.name);
+  }
+  const std::string err = captured.Finish();
+  const size_t at = err.find("ringlock: futex fallback");
+  ASSERT_NE(at, std::string::npos) << err;
+  const std::string line = err.substr(at, err.find('\n', at) - at);
+  EXPECT_NE(line.find("io_uring_register"), std::string::npos) << line;
+  EXPECT_NE(line.find("EPERM"), std::string::npos) << line;
+  EXPECT_EQ(line.find("6.7"), std::string::npos) << "blames the kernel version: " << line;
+}
+
+TEST(PartialIoUringDenialTest, EnterDeniedIsReportedAndEmulatedNotAbortedOnFirstUse) {
+  SKIP_UNLESS_X86_64();
+  RunWithIoUringDenied(Denial{EPERM, "io_uring_enter EPERM", absl::StatusCode::kPermissionDenied,
+                              false, {__NR_io_uring_enter}},
+                       EnterDeniedScenario);
+}
+
+TEST(PartialIoUringDenialTest, RegisterDeniedFallbackSaysTheProbeFailedNotKernelVersion) {
+  SKIP_UNLESS_X86_64();
+  RunWithIoUringDenied(Denial{EPERM, "io_uring_register EPERM", absl::StatusCode::kOk, false,
+                              {__NR_io_uring_register}},
+                       RegisterDeniedScenario);
+}
+
+// No thread can be created (clone denied): the old Create threw
+// std::system_error from the helper thread's or the futex hash's
+// std::thread, and leaked an eventfd per attempt. Run twice: in a fresh
+// process (the futex hash's thread fails first) and with the hash already
+// made (the fallback's helper thread fails; native needs no thread).
+void NoThreadsScenario(const Denial&) {
+  const bool hash_needs_thread = uring::internal::PrivateFutexHashSlots() == 0;
+  const int fds_before = OpenFds();
+  for (const Kind& kind : kKinds) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      absl::StatusOr<std::unique_ptr<EventLoop>> loop = absl::UnknownError("threw");
+      try {
+        loop = EventLoop::Create(kind.options);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << kind.name << ": Create threw: " << e.what();
+        continue;
+      }
+      if (loop.ok()) {
+        // Only a native loop on a kernel without the private futex hash
+        // needs no thread.
+        EXPECT_TRUE((*loop)->native_futex() && !hash_needs_thread) << kind.name;
+        continue;
+      }
+      EXPECT_TRUE(absl::IsPermissionDenied(loop.status())) << kind.name << ": " << loop.status();
+      if (!hash_needs_thread) {
+        EXPECT_NE(loop.status().message().find("helper thread"), absl::string_view::npos)
+            << kind.name << ": " << loop.status();
+      }
+      EXPECT_NE(loop.status().message().find("thread"), absl::string_view::npos)
+          << kind.name << ": " << loop.status();
+      EXPECT_EQ(EventLoop::Current(), nullptr) << kind.name;
+    }
+  }
+  EXPECT_EQ(OpenFds(), fds_before) << "fds leaked by failed Creates";
+}
+
+TEST(NoThreadsTest, CreateReturnsAStatusAndLeaksNoFd) {
+  SKIP_UNLESS_X86_64();
+  RunWithIoUringDenied(
+      Denial{EPERM, "clone EPERM", absl::StatusCode::kOk, false, {__NR_clone, __NR_clone3}},
+      NoThreadsScenario);
+}
+
+TEST(NoThreadsTest, CreateReturnsAStatusAndLeaksNoFdWhenOnlyTheHelperThreadFails) {
+  SKIP_UNLESS_X86_64();
+  RunWithIoUringDenied(Denial{EPERM, "clone EPERM, futex hash made", absl::StatusCode::kOk, false,
+                              {__NR_clone, __NR_clone3}, /*futex_hash_first=*/true},
+                       NoThreadsScenario);
 }
 
 class NoIoUringTest : public ::testing::TestWithParam<Denial> {

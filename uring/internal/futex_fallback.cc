@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 
 namespace ringlock::uring::internal {
 namespace {
@@ -44,8 +45,15 @@ bool FutexFallback::Available() {
 }
 
 FutexFallback::FutexFallback(absl::AnyInvocable<void()> notify)
-    : notify_(std::move(notify)) {
-  thread_ = std::thread([this] { Run(); });
+    : notify_(std::move(notify)) {}
+
+int FutexFallback::Start() {
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    return e.code().value() != 0 ? e.code().value() : EAGAIN;
+  }
+  return 0;
 }
 
 FutexFallback::~FutexFallback() {
@@ -54,7 +62,7 @@ FutexFallback::~FutexFallback() {
     stop_ = true;
   }
   Kick();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void FutexFallback::Kick() {

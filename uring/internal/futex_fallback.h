@@ -50,8 +50,13 @@ class FutexFallback {
   // False if the kernel lacks futex_waitv(2) (Linux < 5.16): no fallback.
   static bool Available();
 
+  // The helper starts at Start(), so that its failure can be reported.
   explicit FutexFallback(absl::AnyInvocable<void()> notify);
   ~FutexFallback();  // Stops and joins the helper; pending waits are dropped.
+
+  // Starts the helper thread: 0, or the errno thread creation failed with
+  // (e.g. EAGAIN, or EPERM when a seccomp filter denies clone).
+  int Start();
 
   // Starts waiting for `op`. `waitv`: res is the index woken, else 0.
   void Add(Operation* op, absl::Span<const FutexWaitv> entries, bool waitv,
