@@ -1,5 +1,9 @@
 // Where a flushed WakeBatch goes: the thread's EventLoop ring, a small
 // per-thread wake ring, or futex(2), in that order of preference.
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -20,6 +24,18 @@ void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
     const int woken = futex::Wake(*e.word, e.count, e.scope, e.bitset);
     if (woken == 0 && e.if_nobody_woken) e.if_nobody_woken(*e.word);
   }
+}
+
+// Bumped in every fork()ed child, so a thread's wake ring knows it was
+// inherited from the parent.
+std::atomic<uint64_t> g_fork_generation{0};
+uint64_t ForkGeneration() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork(nullptr, nullptr,
+                   [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+  return g_fork_generation.load(std::memory_order_relaxed);
 }
 
 // Once per process: why WakeBatch falls back to one futex(2) call per wake.
@@ -45,15 +61,26 @@ class WakeRing {
   static WakeRing* ForThisThread() {
     thread_local std::optional<WakeRing> ring;
     thread_local bool tried = false;
+    thread_local uint64_t made_in = 0;
+    const uint64_t generation = ForkGeneration();
+    if (tried && made_in != generation) {
+      // Inherited through fork(): the ring is the parent's (its submitter
+      // task is a parent thread, so the kernel refuses this process's
+      // submits). Let it go and make this process's own.
+      if (ring) ring->Abandon();
+      ring.reset();
+      tried = false;
+    }
     if (!tried) {
       tried = true;
+      made_in = generation;
       uring::RingOptions options;
       options.sq_entries = WakeBatch::kCapacity;
       absl::StatusOr<uring::Ring> r = uring::Ring::Create(options);
       if (r.ok() && r->probe().futex_wake()) {
         ring.emplace(*std::move(r));
       } else {
-        SayOnce(r.ok() ? "io_uring has no FUTEX_WAKE (Linux < 6.7)" : r.status().ToString());
+        SayOnce(r.ok() ? r->probe().WhyNoFutex() : r.status().ToString());
       }
     }
     return ring ? &*ring : nullptr;
@@ -66,6 +93,9 @@ class WakeRing {
       ReapOffloaded();
     }
   }
+
+  // In a fork()ed child: the offloaded wakes in flight are the parent's.
+  void Abandon() { offloaded_in_flight_ = 0; }
 
   void Send(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
     ReapOffloaded();  // keeps the CQ from filling with finished offloaded wakes

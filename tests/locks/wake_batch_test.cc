@@ -1,5 +1,8 @@
 #include "locks/wake_batch.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -278,6 +281,51 @@ TEST_P(SleepInsideABatchTest, CondVarWaitInsideABatchSendsItsWakesFirst) {
 
 INSTANTIATE_TEST_SUITE_P(AllModes, SleepInsideABatchTest,
                          ::testing::ValuesIn(testing::AllWaiterModes()), testing::WaiterModeName);
+
+}  // namespace
+}  // namespace ringlock
+
+namespace ringlock {
+namespace {
+
+// Regression: a thread's wake ring was inherited by a fork()ed child, whose
+// batches then went to the parent's ring (its submitter is a parent thread,
+// so the kernel refuses them): the child's offloaded wakes were lost.
+TEST(WakeBatchForkTest, ForkedChildSendsItsBatchesThroughItsOwnRing) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer does not support threads in a fork()ed child";
+#endif
+  {
+    // Make this thread's wake ring: an offloaded wake of a faked waiter.
+    Event ev;
+    ev.mutable_word().fetch_add(internal::kEventWaiterOne);
+    {
+      WakeBatch batch(WakeBatch::Mode::kOffload);
+      ev.set();
+    }
+    ev.mutable_word().fetch_sub(internal::kEventWaiterOne);
+  }
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(10);  // a lost wake ends the child by SIGALRM
+    Event ev(EventMode::kAutoReset);
+    std::thread sleeper([&] { ev.wait(); });
+    while (ev.word().load() < internal::kEventWaiterOne) std::this_thread::yield();
+    std::this_thread::sleep_for(milliseconds(20));
+    {
+      WakeBatch batch(WakeBatch::Mode::kOffload);
+      ev.set();
+    }
+    sleeper.join();
+    _exit(ev.is_set() ? 2 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status)
+                                 << " (SIGALRM: its wake was lost)";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
 
 }  // namespace
 }  // namespace ringlock
