@@ -5,44 +5,50 @@
 #include "locks/internal/wait_backend.h"
 
 namespace ringlock::internal {
+namespace {
+
+// notify_one's step when its wake found nobody asleep (run by WakeWord, at
+// once or when a WakeBatch sends the wake): every registered waiter is then
+// between registering and sleeping. W can go (INV2), but only together with
+// a second bump of Q: a waiter that registered after the first bump saw the
+// word unchanged (W was already set), holds seq == Q, and counts as waiting
+// for every later notify; if W were cleared alone, the next notify would see
+// W=0 and skip it while it sleeps on Q. The second bump makes it return
+// (spuriously, allowed) instead. If the word moved on since `written`,
+// someone else owns W now: leave it. A waiter that fell asleep between the
+// wake and the clear sleeps on the old value: wake every sleeper once more
+// (almost always nobody; one syscall on the first notify after the last
+// waiter left, later ones are free).
+template <FutexScope kScope>
+void ClearWaitersIfNobodyWoken(std::atomic<uint32_t>& word, uint32_t written) {
+  if (word.compare_exchange_strong(written, (written + kCondSeqOne) & ~kCondWaiters,
+                                   std::memory_order_release, std::memory_order_relaxed)) {
+    WakeWord(word, INT_MAX, kScope);
+  }
+}
+
+}  // namespace
 
 void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all) {
   uint32_t w = word.load(std::memory_order_relaxed);
   uint32_t next;
   do {
-    if ((w & kCondWaiters) == 0) return;  // nobody can be asleep
+    if ((w & kCondWaiters) == 0) return;  // no registered waiter is owed it
     next = all ? (w + kCondSeqOne) & ~kCondWaiters : w + kCondSeqOne;
   } while (!word.compare_exchange_weak(w, next, std::memory_order_release,
                                        std::memory_order_relaxed));
   if (all) {
     WakeWord(word, INT_MAX, scope);
-    return;
-  }
-  // Inside a WakeBatch the wake is deferred and its count unknown: keep W.
-  if (WakeBatchOpen()) {
-    WakeWord(word, 1, scope);
-    return;
-  }
-  if (futex::Wake(word, 1, scope) == 0) {
-    // Nobody was asleep: every registered waiter is between registering and
-    // sleeping. W can go (INV2), but only together with a second bump of Q:
-    // a waiter that registered after our first bump saw the word unchanged
-    // (W was already set), holds seq == Q, and counts as waiting for every
-    // later notify; if we cleared W alone, the next notify would see W=0 and
-    // skip it while it sleeps on Q. The second bump makes it return
-    // (spuriously, allowed) instead. If the word moved on since our bump,
-    // someone else owns W now: leave it. A waiter that fell asleep between
-    // our wake and the clear sleeps on the old value: wake every sleeper once
-    // more (almost always nobody; one syscall on the first notify after the
-    // last waiter left, later ones are free).
-    if (word.compare_exchange_strong(next, (next + kCondSeqOne) & ~kCondWaiters,
-                                     std::memory_order_release, std::memory_order_relaxed)) {
-      futex::Wake(word, INT_MAX, scope);
-    }
+  } else {
+    WakeWord(word, 1, scope, futex::kMatchAny,
+             scope == FutexScope::kPrivate ? &ClearWaitersIfNobodyWoken<FutexScope::kPrivate>
+                                           : &ClearWaitersIfNobodyWoken<FutexScope::kShared>,
+             next);
   }
 }
 
 bool CondVarHasSleepers(std::atomic<uint32_t>& word, FutexScope scope) {
+  // A debug check that needs the count itself, not a protocol wake.
   return futex::Wake(word, INT_MAX, scope) > 0;
 }
 

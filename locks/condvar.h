@@ -31,7 +31,7 @@
 // | state | meaning                        | transitions                                  |
 // |-------|--------------------------------|----------------------------------------------|
 // | W=0   | no waiter is owed a notify     | notify: nothing, no syscall; wait: W=1, sleep|
-// | W=1   | waiters may be registered or   | notify_one: Q+1, wake 1; if that woke nobody |
+// | W=1   | waiters may be registered or   | notify_one: Q+1, wake 1; when it woke nobody |
 // |       | asleep                         |   and the word is unchanged: Q+1 again, W=0, |
 // |       |                                |   then wake all                              |
 // |       |                                | notify_all: Q+1, W=0, wake all               |

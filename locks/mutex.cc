@@ -71,14 +71,11 @@ namespace internal {
 // The starving branch of OnWake keeps W=1 in the value it then sleeps on,
 // so its wake must not leave a W that claims a woken waiter when it woke
 // nobody (INV3): clear it, then the caller's own sleep on that value returns
-// at once and it looks again. Called directly after a futex(2) wake, or from
-// a WakeBatch flush that queued the wake.
+// at once and it looks again. The wake path runs it (WakeWord), at once or
+// when a WakeBatch sends the wake.
 template <FutexScope kScope>
-void OnWakeFoundNobody(const std::atomic<uint32_t>& cword) {
-  using M = BasicMutex<kScope>;
-  // The Mutex owns its word; the wake path only hands it back as const.
-  auto& word = const_cast<std::atomic<uint32_t>&>(cword);
-  word.fetch_and(~M::kWaking, std::memory_order_relaxed);
+void OnWakeFoundNobody(std::atomic<uint32_t>& word, uint32_t /*token*/) {
+  word.fetch_and(~BasicMutex<kScope>::kWaking, std::memory_order_relaxed);
 }
 
 template <FutexScope kScope>
@@ -169,9 +166,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       // The one sleep on a value with W (INV5's exception): this wake is
       // ours, and if it finds no starving waiter asleep we clear W, so the
       // sleep fails and we look again (within kStarvationAfter we starve).
-      if (WakeWord(word, 1, kScope, M::kStarvingBit, &OnWakeFoundNobody<kScope>) == 0) {
-        OnWakeFoundNobody<kScope>(word);
-      }
+      WakeWord(word, 1, kScope, M::kStarvingBit, &OnWakeFoundNobody<kScope>);
       *expected = again;
       return false;
     }

@@ -11,7 +11,7 @@ struct ThreadWakes {
   int depth = 0;
   int count = 0;
   WakeBatch::Mode mode = WakeBatch::Mode::kInline;  // the outermost batch's
-  WakeBatch::Entry entries[WakeBatch::kCapacity];
+  internal::QueuedWake entries[WakeBatch::kCapacity];
 };
 
 thread_local ThreadWakes t_wakes;
@@ -21,7 +21,7 @@ void FlushThreadWakes() {
   if (t.count == 0) return;
   // Clear first: SendWakes may run code that wakes again.
   const int n = t.count;
-  WakeBatch::Entry entries[WakeBatch::kCapacity];
+  internal::QueuedWake entries[WakeBatch::kCapacity];
   for (int i = 0; i < n; ++i) entries[i] = t.entries[i];
   t.count = 0;
   internal::SendWakes(entries, n, t.mode);
@@ -48,16 +48,20 @@ namespace internal {
 bool WakeBatchOpen() { return t_wakes.depth > 0; }
 
 void SendHeldWakesBeforeSleeping() {
-  if (t_wakes.count > 0) FlushThreadWakes();
+  // A nobody-woken step run by the flush may queue a wake of its own.
+  while (t_wakes.count > 0) FlushThreadWakes();
 }
 
-int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
-             WakeBatch::NobodyWokenFn if_nobody_woken) {
+void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
+              NobodyWokenFn if_nobody_woken, uint32_t token) {
+  const QueuedWake wake{&word, count, scope, bitset, if_nobody_woken, token};
   ThreadWakes& t = t_wakes;
-  if (t.depth == 0) return futex::Wake(word, count, scope, bitset);
+  if (t.depth == 0) {
+    wake.RunIfNobodyWoken(futex::Wake(word, count, scope, bitset));
+    return;
+  }
   if (t.count == WakeBatch::kCapacity) FlushThreadWakes();
-  t.entries[t.count++] = WakeBatch::Entry{&word, count, scope, bitset, if_nobody_woken};
-  return kWakeQueued;
+  t.entries[t.count++] = wake;
 }
 
 }  // namespace internal

@@ -20,12 +20,13 @@
 // are already updated when a wake is queued, so a delayed wake only delays
 // the wakee: it cannot be lost (the futex protocol re-checks the word).
 //
-// The rare wakes whose protocol needs the kernel's answer (a Mutex waiter
-// that finds the lock reserved for starving waiters wakes one and must know
-// if it woke nobody, INV5 in mutex.h) leave in the same flush but report
-// back: through the per-thread wake ring or futex(2), never IOSQE_ASYNC, and
-// not through the loop's ring (its wakes post no completion). Unlock,
-// notify, release and set wakes need no answer and take the loop's ring.
+// Wakes whose protocol has a step for "this wake woke nobody" (a Mutex
+// waiter's wake in the starving branch, INV5 in mutex.h; CondVar::notify_one,
+// INV2 in condvar.h) leave in the same flush but report back, and the flush
+// runs that step: through the per-thread wake ring or futex(2), never
+// IOSQE_ASYNC, and not through the loop's ring (its wakes post no
+// completion). Other unlock, notify, release and set wakes take the loop's
+// ring.
 //
 // Nesting: an inner WakeBatch joins the outer one (and its mode).
 // Thread-affine: a batch is flushed on the thread that opened it.
@@ -66,18 +67,6 @@ class WakeBatch {
 
   // Wakes queued on this thread and not yet sent.
   static int Pending();
-
-  // Called after the flush with the word of a wake that woke nobody, for
-  // protocols that must know (the Mutex's W bit); nullptr for the others.
-  using NobodyWokenFn = void (*)(const std::atomic<uint32_t>& word);
-
-  struct Entry {
-    const std::atomic<uint32_t>* word;
-    int count;
-    FutexScope scope;
-    uint32_t bitset;
-    NobodyWokenFn if_nobody_woken = nullptr;
-  };
 
  private:
   WakeBatch* outer_;

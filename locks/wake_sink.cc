@@ -18,11 +18,10 @@
 namespace ringlock::internal {
 namespace {
 
-void SendThroughFutex(const WakeBatch::Entry* entries, int count) {
+void SendThroughFutex(const QueuedWake* entries, int count) {
   for (int i = 0; i < count; ++i) {
-    const WakeBatch::Entry& e = entries[i];
-    const int woken = futex::Wake(*e.word, e.count, e.scope, e.bitset);
-    if (woken == 0 && e.if_nobody_woken) e.if_nobody_woken(*e.word);
+    const QueuedWake& e = entries[i];
+    e.RunIfNobodyWoken(futex::Wake(*e.word, e.count, e.scope, e.bitset));
   }
 }
 
@@ -97,13 +96,13 @@ class WakeRing {
   // In a fork()ed child: the offloaded wakes in flight are the parent's.
   void Abandon() { offloaded_in_flight_ = 0; }
 
-  void Send(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
+  void Send(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
     ReapOffloaded();  // keeps the CQ from filling with finished offloaded wakes
     // Wakes that report back post their CQE (user_data = index + 1) and run
     // inline (no IOSQE_ASYNC): the waker needs the count before it returns.
     int reporting = 0;
     for (int i = 0; i < count; ++i) {
-      const WakeBatch::Entry& e = entries[i];
+      const QueuedWake& e = entries[i];
       io_uring_sqe* sqe = ring_.GetSqe();
       uring::PrepFutexWake(sqe, e.word, static_cast<uint32_t>(e.count), Futex2Flags(e.scope),
                            e.bitset);
@@ -136,8 +135,7 @@ class WakeRing {
       ring_.Reap(collect);
     }
     for (int i = 0; i < count; ++i) {
-      const WakeBatch::Entry& e = entries[i];
-      if (e.if_nobody_woken && woken[i] == 0) e.if_nobody_woken(*e.word);
+      if (entries[i].if_nobody_woken) entries[i].RunIfNobodyWoken(woken[i]);
     }
   }
 
@@ -156,10 +154,10 @@ class WakeRing {
 
 }  // namespace
 
-void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode) {
+void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
   if (count == 0) return;
   uring::EventLoop* loop = uring::EventLoop::Current();
-  WakeBatch::Entry reporting[WakeBatch::kCapacity];
+  QueuedWake reporting[WakeBatch::kCapacity];
   // Offloaded wakes never take the loop's ring: the loop cannot see when a
   // worker has performed them, so a loop destroyed (or a thread exiting)
   // right after the flush would cancel them. The wake ring waits for them.
@@ -168,7 +166,7 @@ void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode)
     // take the thread's wake ring (or futex(2)) in the same flush.
     int n = 0;
     for (int i = 0; i < count; ++i) {
-      const WakeBatch::Entry& e = entries[i];
+      const QueuedWake& e = entries[i];
       if (e.if_nobody_woken) {
         reporting[n++] = e;
         continue;

@@ -11,8 +11,8 @@
 // Async (coroutine) waiters do not block a thread and use no backend: they
 // drive the same protocol objects from completions (locks/async.h).
 //
-// Wakes do not go through the backend: WakeWord() below issues them, through
-// the thread's WakeBatch when one is open.
+// Wakes: WakeWord() below is the one way a protocol wakes, whatever the
+// waiter kinds and whether the thread has a WakeBatch open.
 #ifndef RINGLOCK_LOCKS_INTERNAL_WAIT_BACKEND_H_
 #define RINGLOCK_LOCKS_INTERNAL_WAIT_BACKEND_H_
 
@@ -96,14 +96,19 @@ WaitBackend& CurrentWaitBackend();
 // choice); returns the previous override. For EventLoop integration and tests.
 WaitBackend* SetThreadWaitBackend(WaitBackend* backend);
 
-// Wakes up to `count` waiters on `word` with `bitset`: queued on the
-// thread's open WakeBatch if there is one, else at once through futex(2).
-// Returns how many were woken, or kWakeQueued when queued; then, if the
-// wake later wakes nobody, the flush calls `if_nobody_woken(word)`.
-inline constexpr int kWakeQueued = -1;
-int WakeWord(const std::atomic<uint32_t>& word, int count, FutexScope scope,
-             uint32_t bitset = futex::kMatchAny,
-             WakeBatch::NobodyWokenFn if_nobody_woken = nullptr);
+// A protocol's step for a wake of its that woke nobody: called with the
+// word and the `token` the waker passed (e.g. the value it wrote).
+using NobodyWokenFn = void (*)(std::atomic<uint32_t>& word, uint32_t token);
+
+// Wakes up to `count` waiters on `word` whose bitset intersects `bitset`:
+// at once through futex(2), or queued on the thread's open WakeBatch (sent
+// at the latest when the scope closes or the thread is about to sleep).
+// Whenever the wake turns out to have woken nobody, on whichever path it
+// took, it runs `if_nobody_woken(word, token)` itself, right after the wake:
+// a protocol that must know cannot forget to ask.
+void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope,
+              uint32_t bitset = futex::kMatchAny, NobodyWokenFn if_nobody_woken = nullptr,
+              uint32_t token = 0);
 
 // True while the calling thread has a WakeBatch open (wakes are deferred).
 bool WakeBatchOpen();

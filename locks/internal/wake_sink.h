@@ -5,11 +5,31 @@
 
 #include "locks/wake_batch.h"
 
+#include <atomic>
+#include <cstdint>
+
+#include "locks/futex.h"
+#include "locks/internal/wait_backend.h"
+
 namespace ringlock::internal {
 
-// Sends `count` queued wakes. Returns normally only when all have been
-// delivered to the kernel.
-void SendWakes(const WakeBatch::Entry* entries, int count, WakeBatch::Mode mode);
+// One wake held in a thread's WakeBatch.
+struct QueuedWake {
+  std::atomic<uint32_t>* word;
+  int count;
+  FutexScope scope;
+  uint32_t bitset;
+  NobodyWokenFn if_nobody_woken;  // run if it woke nobody (may be null)
+  uint32_t token;
+
+  void RunIfNobodyWoken(int woken) const {
+    if (woken == 0 && if_nobody_woken != nullptr) if_nobody_woken(*word, token);
+  }
+};
+
+// Sends `count` queued wakes and runs the nobody-woken steps of those that
+// woke nobody. Returns only when all have been delivered to the kernel.
+void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode);
 
 }  // namespace ringlock::internal
 

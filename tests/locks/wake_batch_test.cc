@@ -151,6 +151,30 @@ TEST_P(WakeBatchTest, OffloadedWakesSurviveTheWakerThreadExiting) {
   }
 }
 
+// A batched notify_one that wakes nobody runs the CondVar's nobody-woken
+// step when the batch sends it, as an unbatched one does at once: W goes, with
+// the second Q bump (INV2 in condvar.h). Before wakes carried that step on
+// every path, a batched notify_one left W set.
+TEST_P(WakeBatchTest, BatchedNotifyOneThatWokeNobodyClearsW) {
+  Mutex mu;
+  CondVar cv;
+  {
+    std::unique_lock<Mutex> lock(mu);
+    // Registers (W=1) and leaves by timeout: nobody is asleep after it.
+    EXPECT_EQ(cv.wait_for(lock, milliseconds(1)), std::cv_status::timeout);
+  }
+  const uint32_t before = cv.word().load();
+  ASSERT_EQ(before & internal::kCondWaiters, internal::kCondWaiters);
+  {
+    WakeBatch batch;
+    cv.notify_one();
+    EXPECT_EQ(WakeBatch::Pending(), 1);
+  }
+  EXPECT_EQ(cv.word().load(), (before + 2 * internal::kCondSeqOne) & ~internal::kCondWaiters);
+  cv.notify_one();  // W=0: no syscall, no change
+  EXPECT_EQ(cv.word().load(), (before + 2 * internal::kCondSeqOne) & ~internal::kCondWaiters);
+}
+
 INSTANTIATE_TEST_SUITE_P(Wakers, WakeBatchTest,
                          ::testing::Values(Waker::kPlainThread, Waker::kLoopThread,
                                            Waker::kFallbackLoopThread,
