@@ -68,6 +68,7 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "locks/futex.h"
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
@@ -201,17 +202,22 @@ class BasicCondVar {
     lock = co_await lock.mutex()->lock_async(loop);
   }
 
-  // Timed: std::cv_status::timeout if the deadline passed first. The lock is
-  // held again on return either way.
-  uring::Task<std::cv_status> wait_async_until(std::unique_lock<MutexType>& lock,
-                                               uring::EventLoop& loop, Deadline deadline) {
+  // Timed: std::cv_status::no_timeout (notified, or spuriously) or
+  // std::cv_status::timeout (the deadline passed first), with the lock held
+  // again; or a Cancelled status if the loop was destroyed first, and then
+  // the lock is not held (lock.owns_lock() is false): there is no loop left
+  // to retake it on.
+  uring::Task<absl::StatusOr<std::cv_status>> wait_async_until(std::unique_lock<MutexType>& lock,
+                                                               uring::EventLoop& loop,
+                                                               Deadline deadline) {
     const AsyncWaitStatus status = co_await WaitForNotify(lock, loop, deadline);
+    if (status == AsyncWaitStatus::kCancelled) co_return internal::AsyncWaitError(status, Name());
     lock = co_await lock.mutex()->lock_async(loop);
     co_return status == AsyncWaitStatus::kAcquired ? std::cv_status::no_timeout
                                                    : std::cv_status::timeout;
   }
   template <class Rep, class Period>
-  uring::Task<std::cv_status> wait_async_for(std::unique_lock<MutexType>& lock,
+  uring::Task<absl::StatusOr<std::cv_status>> wait_async_for(std::unique_lock<MutexType>& lock,
                                              uring::EventLoop& loop,
                                              const std::chrono::duration<Rep, Period>& d) {
     return wait_async_until(lock, loop, Deadline::AfterDuration(d));

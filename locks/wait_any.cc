@@ -113,17 +113,17 @@ class AsyncWaitAnyState final : public uring::FutexWaitvOp {
       uint32_t expected;
       if (std::visit([&](auto& a) { return a.OnWake(&expected); }, ws_[i])) {
         LeaveAllBut(absl::MakeSpan(ws_), n, i);
-        return Finish(i);
+        return Finish(AsyncWaitStatus::kAcquired, i);
       }
       entries_[i].val = expected;
     }
     if (res == -ETIMEDOUT || deadline_.HasPassed()) {
       LeaveAllBut(absl::MakeSpan(ws_), n, -1);
-      return Finish(-1);
+      return Finish(AsyncWaitStatus::kTimedOut, -1);
     }
     if (res == -ECANCELED) {
       LeaveAllBut(absl::MakeSpan(ws_), n, -1);
-      return Finish(-2);
+      return Finish(AsyncWaitStatus::kCancelled, -1);
     }
     Arm();
   }
@@ -133,13 +133,15 @@ class AsyncWaitAnyState final : public uring::FutexWaitvOp {
     loop_.CancelFutexWait(this);
   }
   bool finished() const { return finished_; }
-  int result() const { return result_; }
+  AsyncWaitStatus status() const { return status_; }
+  int index() const { return index_; }
   void set_waiter(std::coroutine_handle<> h) { waiter_ = h; }
 
  private:
   void Arm() { loop_.StartFutexWaitv(this, entries_, ToAbslDeadline(deadline_)); }
-  void Finish(int result) {
-    result_ = result;
+  void Finish(AsyncWaitStatus status, int index) {
+    status_ = status;
+    index_ = index;
     finished_ = true;
     waiter_.resume();  // may free `this`: last
   }
@@ -149,7 +151,8 @@ class AsyncWaitAnyState final : public uring::FutexWaitvOp {
   Deadline deadline_;
   std::vector<uring::FutexWaitv> entries_;
   std::coroutine_handle<> waiter_;
-  int result_ = -2;
+  AsyncWaitStatus status_ = AsyncWaitStatus::kCancelled;
+  int index_ = -1;
   bool finished_ = false;
   bool orphaned_ = false;
 };
@@ -188,8 +191,12 @@ bool WaitAnyAsync::await_ready() {
 
 void WaitAnyAsync::await_suspend(std::coroutine_handle<> h) { state_->set_waiter(h); }
 
-int WaitAnyAsync::await_resume() const {
-  return ready_index_ >= 0 ? ready_index_ : state_->result();
+absl::StatusOr<int> WaitAnyAsync::await_resume() const {
+  if (ready_index_ >= 0) return ready_index_;
+  if (state_->status() != AsyncWaitStatus::kAcquired) {
+    return internal::AsyncWaitError(state_->status(), "ringlock::WaitAnyAsync");
+  }
+  return state_->index();
 }
 
 }  // namespace ringlock

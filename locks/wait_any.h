@@ -27,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "locks/event.h"
 #include "uring/event_loop.h"
@@ -76,8 +77,9 @@ class AsyncWaitAnyState;
 
 // co_await WaitAnyAsync(loop, {Lock(a), Take(ev)}, deadline): the coroutine
 // form. One IORING_OP_FUTEX_WAITV on all words (the loop's futex_waitv(2)
-// helper before Linux 6.7) with a linked timeout for the deadline. Yields the
-// index taken, -1 at the deadline, or -2 if the loop was destroyed first.
+// helper before Linux 6.7) with a linked timeout for the deadline. Yields
+// absl::StatusOr<int>: the index taken, DeadlineExceeded at the deadline, or
+// Cancelled if the loop was destroyed first (nothing taken in either case).
 // Destroying the coroutine while it waits cancels the wait; every primitive
 // leaves through its protocol (wakes spent on it are passed on).
 // GCC 12 miscompiles a braced list inside a co_await expression ("array used
@@ -96,7 +98,7 @@ class [[nodiscard]] WaitAnyAsync {
 
   bool await_ready();
   void await_suspend(std::coroutine_handle<> h);
-  int await_resume() const;
+  absl::StatusOr<int> await_resume() const;
 
  private:
   uring::EventLoop* loop_;

@@ -295,8 +295,8 @@ TEST_P(AsyncTest, CondVarTimedWaitTimesOutHoldingTheLock) {
   CondVar cv;
   auto task = [&]() -> Task<bool> {
     std::unique_lock<Mutex> lock = co_await mu.lock_async(*loop);
-    const std::cv_status s = co_await cv.wait_async_for(lock, *loop, milliseconds(20));
-    co_return s == std::cv_status::timeout && lock.owns_lock() && mu.is_locked();
+    const absl::StatusOr<std::cv_status> s = co_await cv.wait_async_for(lock, *loop, milliseconds(20));
+    co_return s.ok() && *s == std::cv_status::timeout && lock.owns_lock() && mu.is_locked();
   };
   EXPECT_TRUE(loop->RunUntilComplete(task()));
   EXPECT_EQ(mu.word().load(), 0u);
@@ -317,17 +317,19 @@ TEST_P(AsyncTest, WaitAnyAsyncTakesTheFirstReleased) {
   auto task = [&]() -> Task<int> {
     // GCC 12 cannot keep a braced list alive across co_await: name it.
     const std::vector<Waitable> ws = {Lock(a), Lock(b), Take(stop)};
-    const int i = co_await WaitAnyAsync(*loop, ws);
-    if (i == 1) b.unlock();
-    co_return i;
+    const absl::StatusOr<int> i = co_await WaitAnyAsync(*loop, ws);
+    if (!i.ok()) co_return -1;
+    if (*i == 1) b.unlock();
+    co_return *i;
   };
   EXPECT_EQ(loop->RunUntilComplete(task()), 1);
   releaser.join();
-  auto timed = [&]() -> Task<int> {
+  auto timed = [&]() -> Task<absl::Status> {
     const std::vector<Waitable> ws = {Lock(a), Take(stop)};
-    co_return co_await WaitAnyAsync(*loop, ws, Deadline::After(milliseconds(20)));
+    co_return (co_await WaitAnyAsync(*loop, ws, Deadline::After(milliseconds(20)))).status();
   };
-  EXPECT_EQ(loop->RunUntilComplete(timed()), -1);
+  const absl::Status timed_out = loop->RunUntilComplete(timed());
+  EXPECT_EQ(timed_out.code(), absl::StatusCode::kDeadlineExceeded) << timed_out;
   a.unlock();
   EXPECT_EQ(a.word().load(), 0u);
   EXPECT_EQ(b.word().load(), 0u);

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "locks/mutex.h"
 #include "tests/locks/stall_watchdog.h"
@@ -326,6 +327,33 @@ TEST_P(CondVarAsyncTest, BoundedQueueNotifyAfterUnlockLosesNothing) {
   EXPECT_EQ(q.consumed, kQueueItems);
   EXPECT_EQ(q.consumed_sum, int64_t{kQueueItems} * (kQueueItems - 1) / 2);
   EXPECT_EQ(q.mu.word().load(), 0u);
+}
+
+// Regression: a timed async wait ended by the loop's destruction reported
+// std::cv_status::timeout, as if the deadline had passed.
+TEST_P(CondVarAsyncTest, TimedAsyncWaitReportsCancellationWhenTheLoopIsDestroyed) {
+  Mutex mu;
+  CondVar cv;
+  absl::StatusOr<std::cv_status> result = std::cv_status::no_timeout;
+  bool owns_lock = true;
+  auto waiter = [&](uring::EventLoop& loop) -> uring::Task<void> {
+    std::unique_lock<Mutex> lock = co_await mu.lock_async(loop);
+    result = co_await cv.wait_async_for(lock, loop, std::chrono::hours(1));
+    owns_lock = lock.owns_lock();
+  };
+  uring::Task<void> task;
+  {
+    auto loop = MakeLoop();
+    ASSERT_NE(loop, nullptr);
+    task = waiter(*loop);
+    task.handle().resume();
+    loop->Poll();
+    EXPECT_FALSE(mu.is_locked());  // released by the wait
+  }
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
+  EXPECT_FALSE(owns_lock);
+  EXPECT_EQ(mu.word().load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(LoopModes, CondVarAsyncTest,

@@ -5,7 +5,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "uring/task.h"
 #include "tests/locks/waiter_modes.h"
 
 namespace ringlock {
@@ -109,6 +111,41 @@ TEST_P(WaitAnyTest, ContendedPairOfMutexes) {
 
 INSTANTIATE_TEST_SUITE_P(AllModes, WaitAnyTest, ::testing::ValuesIn(testing::AllWaiterModes()),
                          testing::WaiterModeName);
+
+// WaitAnyAsync yields a typed result: the index, DeadlineExceeded, or
+// Cancelled when the loop is destroyed first (it yielded -1 / -2 before).
+class WaitAnyAsyncTest : public testing::LoopModeTest {};
+
+TEST_P(WaitAnyAsyncTest, ReportsCancellationWhenTheLoopIsDestroyed) {
+  Mutex a;
+  Event ev;
+  a.lock();
+  absl::Status status = absl::OkStatus();
+  bool resumed = false;
+  auto waiter = [&](uring::EventLoop& loop) -> uring::Task<void> {
+    const std::vector<Waitable> ws = {Lock(a), Take(ev)};
+    absl::StatusOr<int> r = co_await WaitAnyAsync(loop, ws);
+    status = r.status();
+    resumed = true;
+  };
+  uring::Task<void> task;
+  {
+    auto loop = MakeLoop();
+    ASSERT_NE(loop, nullptr);
+    task = waiter(*loop);
+    task.handle().resume();
+    loop->Poll();
+    EXPECT_EQ(a.word().load() / Mutex::kWaiterOne, 1u);
+  }
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(a.word().load(), Mutex::kLocked);  // it left: no waiter counted
+  EXPECT_EQ(ev.word().load(), 0u);
+  a.unlock();
+}
+
+INSTANTIATE_TEST_SUITE_P(LoopModes, WaitAnyAsyncTest, ::testing::ValuesIn(testing::AllLoopModes()),
+                         testing::LoopModeName);
 
 }  // namespace
 }  // namespace ringlock
