@@ -171,9 +171,7 @@ EventLoop::~EventLoop() {
     for (Operation* op = ops_head_; op; op = op->next_) {
       if (!op->cancel_requested_) {
         op->cancel_requested_ = true;
-        io_uring_sqe* sqe = GetSqe();
-        io_uring_prep_cancel(sqe, op, 0);
-        sqe->user_data = 0;
+        PrepCancel(op);
       }
     }
     if (efd_armed_ && !efd_cancelled) {
@@ -198,6 +196,24 @@ void EventLoop::CheckOwner() const {
 // ---- Bookkeeping -----------------------------------------------------------
 
 void EventLoop::Track(Operation* op) {
+  if (op->in_flight_) {
+    std::fprintf(stderr,
+                 "ringlock: EventLoop: an Operation was started again while "
+                 "still in flight (it must complete first)\n");
+    std::abort();
+  }
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back({});
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Slot& s = slots_[slot];
+  s.op = op;
+  s.gen = (s.gen + 1) & kGenMask;
+  op->tag_ = kTagBit | (uint64_t{s.gen} << 32) | slot;
   op->in_flight_ = true;
   op->cancel_requested_ = false;
   op->prev_ = nullptr;
@@ -214,10 +230,27 @@ void EventLoop::Untrack(Operation* op) {
   op->prev_ = op->next_ = nullptr;
   op->in_flight_ = false;
   --ops_count_;
+  const uint32_t slot = static_cast<uint32_t>(op->tag_);
+  slots_[slot].op = nullptr;
+  free_slots_.push_back(slot);
+}
+
+Operation* EventLoop::Lookup(uint64_t user_data) const {
+  if (!(user_data & kTagBit)) return nullptr;
+  const uint32_t slot = static_cast<uint32_t>(user_data);
+  if (slot >= slots_.size()) return nullptr;
+  Operation* op = slots_[slot].op;
+  return op && op->tag_ == user_data ? op : nullptr;
+}
+
+void EventLoop::PrepCancel(Operation* op) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel64(sqe, op->tag_, 0);  // this start only, never a later one
+  sqe->user_data = 0;  // The cancel's own CQE is not interesting.
 }
 
 void EventLoop::CompleteLater(Operation* op, int32_t res) {
-  cqes_.push_back({reinterpret_cast<uintptr_t>(op), res, 0});
+  cqes_.push_back({op->tag_, res, 0});
 }
 
 // ---- Eventfd: Post() and fallback completions ------------------------------
@@ -276,11 +309,11 @@ void EventLoop::StartOperation(Operation* op,
   CheckOwner();
   io_uring_sqe* sqe = GetSqe();
   prep(sqe);
-  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  Track(op);
+  sqe->user_data = op->tag_;
   op->kind_ = Operation::Kind::kPlain;
   op->has_deadline_ = false;
   op->fallback_ = false;
-  Track(op);
 }
 
 void EventLoop::Cancel(Operation* op) {
@@ -291,9 +324,7 @@ void EventLoop::Cancel(Operation* op) {
     if (fallback_ && fallback_->Remove(op)) CompleteLater(op, -ECANCELED);
     return;  // Otherwise its result is already on the way.
   }
-  io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_cancel(sqe, op, 0);
-  sqe->user_data = 0;  // The cancel's own CQE is not interesting.
+  PrepCancel(op);
 }
 
 void EventLoop::CancelSync(Operation* op) {
@@ -306,12 +337,12 @@ void EventLoop::CancelSync(Operation* op) {
   if (emu_) {
     // Synchronous by nature: once removed, nothing touches the buffers.
     op->cancel_requested_ = true;
-    emu_->CancelNow(reinterpret_cast<uintptr_t>(op));
+    emu_->CancelNow(op->tag_);
     return;
   }
   FlushWakes();  // The request must be in the kernel to be found.
   io_uring_sync_cancel_reg reg{};
-  reg.addr = reinterpret_cast<uintptr_t>(op);
+  reg.addr = op->tag_;
   reg.fd = -1;
   reg.timeout.tv_sec = -1;
   reg.timeout.tv_nsec = -1;
@@ -382,7 +413,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
                            static_cast<uintptr_t>(entries[0].uaddr)),
                   static_cast<uint32_t>(entries[0].val), single_flags, op->mask_);
   }
-  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  sqe->user_data = op->tag_;
   if (linked) {
     sqe->flags |= IOSQE_IO_LINK;
     op->deadline_.tv_sec = mono / 1'000'000'000;
@@ -427,11 +458,20 @@ size_t EventLoop::SqReady() {
 
 void EventLoop::Dispatch(const Completion& c) {
   if (c.user_data == 0) return;  // Cancels, link timeouts, failed wakes.
-  Operation* op = reinterpret_cast<Operation*>(static_cast<uintptr_t>(c.user_data));
   int32_t res = c.res;
-  if (op == &efd_op_) {
+  if (c.user_data == reinterpret_cast<uintptr_t>(&efd_op_)) {
     efd_op_.Complete(res);
     return;
+  }
+  Operation* op = Lookup(c.user_data);
+  if (op == nullptr) {
+    // Every start has its own tag and posts one CQE: this cannot happen
+    // unless something else wrote SQEs on the loop's ring.
+    std::fprintf(stderr,
+                 "ringlock: EventLoop: a completion (user_data 0x%llx, res %d) "
+                 "matches no operation in flight\n",
+                 static_cast<unsigned long long>(c.user_data), res);
+    std::abort();
   }
   if (op->kind_ == Operation::Kind::kFutexWait && res == -ECANCELED &&
       !op->cancel_requested_ && op->has_deadline_) {

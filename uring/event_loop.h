@@ -131,9 +131,11 @@ class EventLoop {
 
   // ---- Generic operations ------------------------------------------------
 
-  // Gets an SQE, lets `prep` fill it, and makes `op` its user_data (any
-  // user_data `prep` wrote is overwritten). Completes when the CQE arrives:
-  // op->Complete(cqe->res). Linked chains: not through this call.
+  // Gets an SQE, lets `prep` fill it, and makes a fresh tag for this start
+  // of `op` its user_data (any user_data `prep` wrote is overwritten; see
+  // operation.h, "Identity"). Completes when the CQE arrives:
+  // op->Complete(cqe->res). Linked chains: not through this call. `op` must
+  // not be in flight already (aborts with a message).
   void StartOperation(Operation* op,
                       absl::FunctionRef<void(io_uring_sqe*)> prep);
 
@@ -266,6 +268,10 @@ class EventLoop {
   size_t SqReady();
   void Track(Operation* op);
   void Untrack(Operation* op);
+  // The operation whose current start has tag `user_data`, or nullptr.
+  Operation* Lookup(uint64_t user_data) const;
+  // Queues an IORING_OP_ASYNC_CANCEL for the current start of `op`.
+  void PrepCancel(Operation* op);
   void ArmEventfd();
   void WakeLoop();  // Thread-safe.
   void Dispatch(const Completion& c);
@@ -300,6 +306,17 @@ class EventLoop {
   std::deque<absl::AnyInvocable<void()>> local_;  // posted work, resumptions
   Operation* ops_head_ = nullptr;  // in-flight list (intrusive)
   size_t ops_count_ = 0;
+  // Operation tags (operation.h, "Identity"): user_data of a start is
+  // kTagBit | generation << 32 | slot. Bit 63 keeps tags apart from the
+  // eventfd read's user_data (an address) and from 0.
+  static constexpr uint64_t kTagBit = uint64_t{1} << 63;
+  static constexpr uint32_t kGenMask = 0x7fffffff;
+  struct Slot {
+    Operation* op = nullptr;  // in flight in this slot, or nullptr
+    uint32_t gen = 0;         // bumped at every start in this slot
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
   std::unordered_set<void*> spawned_;  // live detached coroutine frames
   std::unique_ptr<internal::FutexFallback> fallback_;
 };

@@ -143,6 +143,57 @@ TEST_P(RingBlockingTest, NestedLockersUnderContention) {
   EXPECT_EQ(mu.word().load(), 0u);
 }
 
+// Holds and releases `mu` in short bursts until `stop`, so a waiter's
+// FUTEX_WAIT is woken (and its linked timeout disarmed) thousands of times.
+std::thread Burster(Mutex& mu, const std::atomic<bool>& stop) {
+  return std::thread([&mu, &stop] {
+    while (!stop.load()) {
+      mu.lock();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      mu.unlock();
+    }
+  });
+}
+
+// Regression: a linked timeout that fires as its wait is woken cancels by
+// user_data from deferred task work (DEFER_TASKRUN), after the loop had
+// already reused the operation's address (a stack BlockingOp) as the
+// user_data of the next wait. Short timed tries, whose timers fire around
+// the wakes, alternate with try_lock_for(10s) and lock(): every 10 s try
+// must succeed and every lock() must return.
+TEST_P(RingBlockingTest, TimedWaitLinkTimeoutDoesNotCancelALaterWait) {
+  Mutex mu;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
+  std::atomic<int> tries{0}, failures{0};
+  std::thread loop_thread([&] {
+    auto loop = MakeLoop();
+    const auto end = std::chrono::steady_clock::now() + milliseconds(800);
+    for (int i = 0; std::chrono::steady_clock::now() < end; ++i) {
+      if (mu.try_lock_for(std::chrono::microseconds(10 + i % 40))) mu.unlock();
+      if (mu.try_lock_for(std::chrono::seconds(10))) {
+        mu.unlock();
+      } else {
+        failures.fetch_add(1);
+      }
+      mu.lock();
+      mu.unlock();
+      tries.fetch_add(1);
+    }
+    done = true;
+  });
+  std::thread burster = Burster(mu, stop);
+  ExpectWithin(std::chrono::seconds(60), done, mu.word());
+  stop = true;
+  loop_thread.join();
+  burster.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << tries.load() << " try_lock_for(10s)";
+  EXPECT_GT(tries.load(), 0);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,
                          ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
