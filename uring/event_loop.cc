@@ -484,6 +484,10 @@ void EventLoop::Dispatch(const Completion& c) {
 void EventLoop::AfterStep() { FlushWakes(); }
 
 bool EventLoop::DispatchOne() {
+  if (cqes_.empty() && !local_.empty() &&
+      ++steps_since_reap_ > kMaxStepsWithoutReap) {
+    PollEngine();  // Ready coroutines must not starve completions.
+  }
   if (!cqes_.empty()) {
     Completion c = cqes_.front();
     cqes_.pop_front();
@@ -510,7 +514,23 @@ void EventLoop::ReapAvailable() {
   }
 }
 
+void EventLoop::PollEngine() {
+  steps_since_reap_ = 0;
+  if (emu_) {
+    emu_->SubmitAndGetEvents();
+  } else {
+    int r = ring_->SubmitAndGetEvents();
+    if (r < 0 && r != -EAGAIN) {  // -EAGAIN: short of memory now; reaped later
+      std::fprintf(stderr, "ringlock: io_uring_enter failed: %s\n",
+                   std::strerror(-r));
+      std::abort();
+    }
+  }
+  ReapAvailable();
+}
+
 void EventLoop::WaitAndReap() {
+  steps_since_reap_ = 0;
   ReapAvailable();
   if (!cqes_.empty()) return;
   if (emu_) {
@@ -547,12 +567,7 @@ void EventLoop::Run() {
 
 bool EventLoop::Poll() {
   CheckOwner();
-  if (emu_) {
-    emu_->SubmitAndGetEvents();
-  } else {
-    ring_->SubmitAndGetEvents();
-  }
-  ReapAvailable();
+  PollEngine();
   size_t n = cqes_.size() + local_.size();
   size_t ran = 0;
   while (ran < n && DispatchOne()) ++ran;

@@ -224,6 +224,15 @@ class EventLoop {
   void RunUntil(absl::FunctionRef<bool()> done);
   // Dispatches what is ready now without blocking; true if anything ran.
   bool Poll();
+
+  // Fairness: completions are dispatched before posted work and
+  // resumptions, and the loop reaps its engine (without blocking: an
+  // io_uring_enter with GETEVENTS, or a poll(2) with timeout 0 when
+  // emulated) whenever it has run kMaxStepsWithoutReap posted functions or
+  // resumptions in a row. So a coroutine that keeps yielding through
+  // Schedule() delays a finished operation's Complete by at most that many
+  // steps; it never starves completions.
+  static constexpr int kMaxStepsWithoutReap = 64;
   // Runs `fn` on the loop thread in a later dispatch step. Thread-safe; wakes
   // a blocked loop (eventfd read armed on the ring).
   void Post(absl::AnyInvocable<void()> fn);
@@ -279,6 +288,8 @@ class EventLoop {
   void AfterStep();
   void ReapAvailable();
   void WaitAndReap();
+  // Submits and reaps what finished, without blocking (see Fairness).
+  void PollEngine();
   void StartFutex(FutexWaitOp* op, bool waitv,
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
                   std::optional<absl::Time> deadline);
@@ -296,6 +307,7 @@ class EventLoop {
   bool efd_armed_ = false;
   bool destroying_ = false;
   int run_depth_ = 0;
+  int steps_since_reap_ = 0;  // posted/resumption steps since the last reap
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 

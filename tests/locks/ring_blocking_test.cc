@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -192,6 +193,50 @@ TEST_P(RingBlockingTest, TimedWaitLinkTimeoutDoesNotCancelALaterWait) {
   EXPECT_EQ(failures.load(), 0) << "of " << tries.load() << " try_lock_for(10s)";
   EXPECT_GT(tries.load(), 0);
   EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Reschedules the coroutine through Schedule().
+struct Yield {
+  EventLoop& loop;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { loop.Schedule(h); }
+  void await_resume() const noexcept {}
+};
+
+// Yields until `stop`; gives up (and says so) after 3 s.
+Task<void> YieldUntil(EventLoop& loop, const std::atomic<bool>& stop, bool& gave_up, bool& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!stop.load()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      gave_up = true;
+      break;
+    }
+    co_await Yield{loop};
+  }
+  done = true;
+}
+
+// Regression: with a coroutine yielding through Schedule(), RunUntil never
+// reaped the ring, so ev.wait() on the loop thread returned only when the
+// yielder stopped (a set() at 0.1 s was seen at 3.1 s). Now the wait's
+// completion is reaped within kMaxStepsWithoutReap yielder steps: the wait
+// returns while the yielder still runs.
+TEST_P(RingBlockingTest, ScheduleYieldingCoroutineDoesNotStarveARingBlockingWait) {
+  auto loop = MakeLoop();
+  Event ev;
+  std::atomic<bool> stop{false};
+  bool gave_up = false, yielder_done = false;
+  loop->Spawn(YieldUntil(*loop, stop, gave_up, yielder_done));
+  loop->Poll();  // the yielder is running
+  std::thread setter([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    ev.set();
+  });
+  ev.wait();  // ring-blocking: the yielder runs in its steps
+  EXPECT_FALSE(gave_up) << "the wait's completion starved behind the yielder for 3 s";
+  stop = true;
+  loop->RunUntil([&] { return yielder_done; });
+  setter.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,

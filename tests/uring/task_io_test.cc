@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <coroutine>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -263,6 +264,58 @@ std::string ModeName(const ::testing::TestParamInfo<IoConfig>& info) {
   if (info.param.ring == RingMode::kEmulated) return "Emulated";
   return info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
 }
+// co_await Yield{loop}: reschedules the coroutine through Schedule().
+struct Yield {
+  EventLoop& loop;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { loop.Schedule(h); }
+  void await_resume() const noexcept {}
+};
+
+// Yields until *stop, or gives up after `limit` (then *gave_up).
+Task<void> Yielder(EventLoop& loop, const bool* stop, int64_t* steps, bool* gave_up,
+                   absl::Duration limit, bool* done) {
+  const absl::Time give_up = absl::Now() + limit;
+  while (!*stop) {
+    if (absl::Now() > give_up) {
+      *gave_up = true;
+      break;
+    }
+    ++*steps;
+    co_await Yield{loop};
+  }
+  *done = true;
+}
+
+// Regression: RunUntil reaped the engine only when nothing else was queued,
+// so a coroutine yielding through Schedule() starved every completion (a
+// 10 ms sleep took until the yielder stopped). Now a finished operation
+// waits at most kMaxStepsWithoutReap yielder steps; an exact count here.
+TEST_P(TaskIoTest, ScheduleYieldingCoroutineDoesNotStarveCompletions) {
+  bool stop = false, gave_up = false, yielder_done = false;
+  int64_t steps = 0;
+  loop_->Spawn(Yielder(*loop_, &stop, &steps, &gave_up, absl::Seconds(3), &yielder_done));
+  int64_t nop_started = -1, nop_done = -1, sleep_done = -1;
+  // (A coroutine lambda's captures die with the lambda: keep it alive.)
+  auto completer = [&]() -> Task<void> {
+    nop_started = steps;
+    // A NOP completes when submitted: its CQE is there at once.
+    EXPECT_EQ(co_await Nop(*loop_), 0);
+    nop_done = steps;
+    EXPECT_EQ(co_await SleepFor(*loop_, absl::Milliseconds(10)), 0);
+    sleep_done = steps;
+    stop = true;
+  };
+  loop_->Spawn(completer());
+  loop_->RunUntil([&] { return stop || gave_up; });
+  EXPECT_FALSE(gave_up) << "completions starved for 3 s: " << steps << " yielder steps";
+  ASSERT_GE(nop_done, 0);
+  EXPECT_LE(nop_done - nop_started, EventLoop::kMaxStepsWithoutReap);
+  EXPECT_GT(sleep_done, nop_done);
+  stop = true;
+  loop_->RunUntil([&] { return yielder_done && loop_->in_flight() == 0; });
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, TaskIoTest,
                          ::testing::Values(IoConfig{FutexMode::kNative, RingMode::kIoUring},
                                            IoConfig{FutexMode::kFallback, RingMode::kIoUring},
