@@ -196,6 +196,7 @@ void EventLoop::CheckOwner() const {
 // ---- Bookkeeping -----------------------------------------------------------
 
 void EventLoop::Track(Operation* op) {
+  op->shutdown_depth_ = 0;
   if (op->in_flight_) {
     std::fprintf(stderr,
                  "ringlock: EventLoop: an Operation was started again while "
@@ -307,6 +308,14 @@ void EventLoop::Stop() {
 void EventLoop::StartOperation(Operation* op,
                                absl::FunctionRef<void(io_uring_sqe*)> prep) {
   CheckOwner();
+  if (destroying_) {
+    Track(op);
+    op->kind_ = Operation::Kind::kPlain;
+    op->has_deadline_ = false;
+    op->fallback_ = false;
+    RefuseWhileDestroying(op);
+    return;
+  }
   io_uring_sqe* sqe = GetSqe();
   prep(sqe);
   Track(op);
@@ -314,6 +323,22 @@ void EventLoop::StartOperation(Operation* op,
   op->kind_ = Operation::Kind::kPlain;
   op->has_deadline_ = false;
   op->fallback_ = false;
+}
+
+void EventLoop::RefuseWhileDestroying(Operation* op) {
+  // Started by the completion of an operation started at depth d: depth d+1.
+  op->shutdown_depth_ = dispatch_shutdown_depth_ + 1;
+  if (op->shutdown_depth_ > kMaxShutdownDepth) {
+    std::fprintf(stderr,
+                 "ringlock: ~EventLoop: operations keep being started from "
+                 "the completions of operations started during destruction "
+                 "(%d in a chain, each completed with -ECANCELED): code that "
+                 "retries on error must stop on -ECANCELED\n",
+                 kMaxShutdownDepth);
+    std::abort();
+  }
+  op->cancel_requested_ = true;
+  CompleteLater(op, -ECANCELED);
 }
 
 void EventLoop::Cancel(Operation* op) {
@@ -390,8 +415,12 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   }
   int64_t mono = deadline ? ToMonoNs(*deadline)
                           : internal::FutexFallback::kNoDeadline;
+  if (destroying_) {
+    RefuseWhileDestroying(op);
+    return;
+  }
   if (!native_) {
-    if (destroying_ || !fallback_) {
+    if (!fallback_) {
       op->cancel_requested_ = true;
       CompleteLater(op, -ECANCELED);
       return;
@@ -478,6 +507,7 @@ void EventLoop::Dispatch(const Completion& c) {
     res = -ETIMEDOUT;  // Cancelled by its linked timeout.
   }
   Untrack(op);
+  dispatch_shutdown_depth_ = op->shutdown_depth_;
   op->Complete(res);
 }
 

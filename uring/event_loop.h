@@ -113,7 +113,14 @@ class EventLoop {
   // (Spawned) coroutines that are still suspended (their awaiters cancel
   // their operations). Must run on the owner thread. Post() must not be
   // called once destruction has begun.
+  // Operations started once destruction has begun (e.g. from a completion
+  // it dispatches) never reach the ring: each completes with -ECANCELED in
+  // a later dispatch step. Code that retries on every error would so loop
+  // forever; instead, an operation started from the completion of one that
+  // was itself started during destruction, kMaxShutdownDepth deep, aborts
+  // the process with a message. Stop retrying on -ECANCELED.
   ~EventLoop();
+  static constexpr int kMaxShutdownDepth = 1000;
 
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -290,6 +297,9 @@ class EventLoop {
   void WaitAndReap();
   // Submits and reaps what finished, without blocking (see Fairness).
   void PollEngine();
+  // Completes `op` (tracked) with -ECANCELED without the ring, or
+  // aborts past kMaxShutdownDepth (see ~EventLoop).
+  void RefuseWhileDestroying(Operation* op);
   void StartFutex(FutexWaitOp* op, bool waitv,
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
                   std::optional<absl::Time> deadline);
@@ -307,7 +317,8 @@ class EventLoop {
   bool efd_armed_ = false;
   bool destroying_ = false;
   int run_depth_ = 0;
-  int steps_since_reap_ = 0;  // posted/resumption steps since the last reap
+  int steps_since_reap_ = 0;
+  int dispatch_shutdown_depth_ = 0;  // shutdown_depth_ of the op being completed  // posted/resumption steps since the last reap
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 

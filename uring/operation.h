@@ -44,6 +44,7 @@ struct Operation {
   Operation* prev_ = nullptr;
   Operation* next_ = nullptr;
   uint64_t tag_ = 0;  // user_data of the current start (see Identity above)
+  int shutdown_depth_ = 0;  // see EventLoop::kMaxShutdownDepth
   bool in_flight_ = false;
   bool cancel_requested_ = false;
   bool has_deadline_ = false;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -314,6 +316,70 @@ TEST_P(TaskIoTest, ScheduleYieldingCoroutineDoesNotStarveCompletions) {
   EXPECT_GT(sleep_done, nop_done);
   stop = true;
   loop_->RunUntil([&] { return yielder_done && loop_->in_flight() == 0; });
+}
+
+// Reads `empty` (never written), then `full` (has data), then waits on a
+// word with the wrong value; records every result.
+Task<void> ReadReadWait(EventLoop& loop, int empty, int full, std::vector<int32_t>* results) {
+  char buf[8];
+  results->push_back(co_await Read(loop, empty, buf, sizeof(buf)));
+  results->push_back(co_await Read(loop, full, buf, sizeof(buf)));
+  std::atomic<uint32_t> word{1};
+  results->push_back(co_await WaitFutex(loop, &word, 0, kFutex2Private));
+}
+
+// Once destruction has begun, new operations never reach the ring: the
+// read of a pipe holding data and the mismatched futex wait (which would
+// give 1 and -EAGAIN there) both complete with -ECANCELED.
+TEST_P(TaskIoTest, OperationStartedDuringDestructionCompletesCancelledWithoutTheRing) {
+  int empty[2], full[2];
+  ASSERT_EQ(pipe(empty), 0);
+  ASSERT_EQ(pipe(full), 0);
+  ASSERT_EQ(write(full[1], "x", 1), 1);
+  std::vector<int32_t> results;
+  Task<void> t = ReadReadWait(*loop_, empty[0], full[0], &results);
+  t.handle().resume();
+  loop_->Poll();
+  loop_.reset();
+  EXPECT_TRUE(t.done());
+  EXPECT_EQ(results, (std::vector<int32_t>{-ECANCELED, -ECANCELED, -ECANCELED}));
+  for (int fd : {empty[0], empty[1], full[0], full[1]}) close(fd);
+}
+
+// Reads `fd` until a read succeeds, retrying on every error.
+Task<void> RetryReadForever(EventLoop& loop, int fd) {
+  char c;
+  while (co_await Read(loop, fd, &c, 1) <= 0) {
+  }
+}
+
+void SayHungAndExit(int) {
+  const char msg[] = "HANG: ~EventLoop kept dispatching the retrying task\n";
+  (void)!write(2, msg, sizeof(msg) - 1);
+  _exit(3);
+}
+
+// Regression: a task owned by the caller that retries on every error made
+// ~EventLoop dispatch cancelled retries forever (600k seen). Now retries
+// started during destruction complete with -ECANCELED without the ring,
+// and a chain kMaxShutdownDepth deep aborts with a message (never a hang).
+TEST_P(TaskIoTest, RetryingTaskCannotLivelockLoopDestruction) {
+  const IoConfig config = GetParam();
+  EXPECT_DEATH(
+      {
+        signal(SIGALRM, SayHungAndExit);
+        alarm(5);
+        (void)loop_.release();  // the parent's ring: not this child's to touch
+        auto loop = EventLoop::Create({.mode = config.mode, .ring = config.ring});
+        if (!loop.ok()) _exit(4);
+        int p[2];
+        if (pipe(p) != 0) _exit(5);
+        Task<void> t = RetryReadForever(**loop, p[0]);
+        t.handle().resume();
+        (*loop)->Poll();
+        loop->reset();
+      },
+      "code that retries on error must stop on -ECANCELED");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, TaskIoTest,
