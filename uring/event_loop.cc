@@ -64,6 +64,14 @@ int64_t ToMonoNs(absl::Time deadline) {
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {
+  if (options.sq_entries < 2) {
+    // A timed futex wait is a linked pair of SQEs (the wait and its
+    // LINK_TIMEOUT) that must enter the kernel in one submission.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EventLoop: EventLoopOptions::sq_entries must be >= 2 (a timed futex "
+        "wait is a linked pair of SQEs, never split across submissions); got ",
+        options.sq_entries));
+  }
   std::optional<Ring> ring;
   std::unique_ptr<internal::SqeEmulator> emu;
   if (options.ring == RingMode::kEmulated) {
@@ -430,8 +438,16 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   }
   const bool linked = deadline && mono != internal::FutexFallback::kNoDeadline;
   op->has_deadline_ = linked;
-  // A link must not be split across submissions: reserve both SQEs.
-  if (linked && io_uring_sq_space_left(ring_->raw()) < 2) ring_->Submit();
+  // A link must not be split across submissions: room for both SQEs now
+  // (Create guarantees the SQ holds at least 2).
+  while (linked && io_uring_sq_space_left(ring_->raw()) < 2) {
+    int r = ring_->Submit();
+    if (r < 0 && r != -EAGAIN) {
+      std::fprintf(stderr, "ringlock: io_uring submit failed: %s\n",
+                   std::strerror(-r));
+      std::abort();
+    }
+  }
   io_uring_sqe* sqe = ring_->GetSqe();
   if (waitv) {
     auto* v = static_cast<FutexWaitvOp*>(op);

@@ -91,6 +91,9 @@ enum class RingMode {
 struct EventLoopOptions {
   FutexMode mode = FutexMode::kAuto;
   RingMode ring = RingMode::kAuto;
+  // >= 2 (Create fails with InvalidArgument otherwise): a timed futex wait
+  // is a linked pair of SQEs and the loop never splits a link across
+  // submissions. Rounded up to a power of two by the kernel.
   uint32_t sq_entries = 256;
   uint32_t cq_entries = 0;  // 0: 2 * sq_entries
   // Try IORING_SETUP_DEFER_TASKRUN (see ring.h); false uses COOP_TASKRUN.
@@ -100,7 +103,8 @@ struct EventLoopOptions {
 class EventLoop {
  public:
   // Creates a loop owned by the calling thread and makes it the thread's
-  // Current(). Errors: Ring::Create's (no io_uring, EPERM, ENOMEM) for
+  // Current(). Errors: InvalidArgument for sq_entries < 2; Ring::Create's
+  // (no io_uring, EPERM, ENOMEM) for
   // RingMode::kIoUring, eventfd/epoll failures, Unimplemented for
   // FutexMode::kNative without the futex opcodes (always when emulated),
   // and Unimplemented when the fallback is needed but the kernel lacks

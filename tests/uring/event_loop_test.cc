@@ -472,6 +472,47 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
   close(fds[1]);
 }
 
+// Regression: with sq_entries = 1 the loop submitted a timed wait's
+// IOSQE_IO_LINK head alone (the SQ had no room for its LINK_TIMEOUT), so
+// the wait never timed out. A link is never split: sq_entries < 2 is
+// refused, and with 2 every timed wait of a burst times out.
+TEST_P(EventLoopTest, TimedWaitWithTheSmallestSubmissionQueueTimesOut) {
+  loop_.reset();  // one loop per thread at a time
+  for (uint32_t n : {0u, 1u}) {
+    EventLoopOptions options = Options();
+    options.sq_entries = n;
+    absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(options);
+    ASSERT_FALSE(l.ok()) << "sq_entries " << n;
+    EXPECT_TRUE(absl::IsInvalidArgument(l.status())) << l.status();
+    EXPECT_NE(l.status().message().find("sq_entries must be >= 2"), std::string::npos)
+        << l.status();
+  }
+  EventLoopOptions options = Options();
+  options.sq_entries = 2;
+  absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(options);
+  ASSERT_TRUE(l.ok()) << l.status();
+  loop_ = std::move(*l);
+  if (!loop_->emulated()) {
+    ASSERT_EQ(loop_->ring()->sq_entries(), 2u);
+  }
+  std::atomic<uint32_t> word{0};
+  RecordingWait waits[5];
+  const absl::Time start = absl::Now();
+  for (RecordingWait& w : waits) {  // more pairs than the SQ holds, in one step
+    loop_->StartFutexWait(&w, &word, 0, kPriv, start + absl::Milliseconds(20));
+  }
+  loop_->RunUntil([&] {
+    for (RecordingWait& w : waits) {
+      if (!w.done()) return false;
+    }
+    return true;
+  });
+  for (RecordingWait& w : waits) {
+    EXPECT_EQ(w.res, -ETIMEDOUT);
+    EXPECT_EQ(w.calls.load(), 1);
+  }
+}
+
 std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
   if (info.param.ring == RingMode::kEmulated) return "Emulated";
   std::string name =
