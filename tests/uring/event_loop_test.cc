@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -511,6 +513,66 @@ TEST_P(EventLoopTest, TimedWaitWithTheSmallestSubmissionQueueTimesOut) {
     EXPECT_EQ(w.res, -ETIMEDOUT);
     EXPECT_EQ(w.calls.load(), 1);
   }
+}
+
+// A timed wait that waits again after a spurious 0 (the fallback's, see
+// StartFutexWait) until its deadline ends it.
+struct TimedWait : FutexWaitOp {
+  EventLoop* loop = nullptr;
+  std::atomic<uint32_t>* word = nullptr;
+  absl::Time deadline;
+  absl::Time* first_end = nullptr;  // set by the first wait to end
+  int32_t res = 1;
+  int ends = 0;
+  void Start() { loop->StartFutexWait(this, word, 0, kFutex2Private, deadline); }
+  void Complete(int32_t r) override {
+    if (r == 0) {
+      Start();
+      return;
+    }
+    res = r;
+    ++ends;
+    if (*first_end == absl::InfiniteFuture()) *first_end = absl::Now();
+  }
+};
+
+// Many timed waits on one loop whose deadlines fall together: every one
+// ends -ETIMEDOUT exactly once. Also reports how late the first timeout is
+// (not asserted): on the native path each expiring LINK_TIMEOUT cancels its
+// wait by user_data, which the kernel finds by walking the ring's list of
+// pending futex waits, so N waits cost O(N^2) kernel time (uring/README.md,
+// "Limits"). RINGLOCK_TIMED_WAITS=N measures another count.
+TEST_P(EventLoopTest, ManyTimedWaitsAllTimeOut) {
+  int n = 2000;
+  if (const char* env = std::getenv("RINGLOCK_TIMED_WAITS")) n = std::atoi(env);
+  std::atomic<uint32_t> word{0};
+  std::vector<TimedWait> waits(n);
+  const absl::Duration timeout = absl::Milliseconds(50);
+  absl::Time first = absl::InfiniteFuture();
+  const absl::Time start = absl::Now();
+  for (TimedWait& w : waits) {
+    w.first_end = &first;
+    w.loop = loop_.get();
+    w.word = &word;
+    w.deadline = start + timeout;
+    w.Start();
+  }
+  size_t ended = 0;
+  loop_->RunUntil([&] {
+    while (ended < waits.size() && waits[ended].ends > 0) ++ended;
+    return ended == waits.size();
+  });
+  const absl::Time last = absl::Now();
+  int wrong = 0;
+  for (const TimedWait& w : waits) {
+    if (w.res != -ETIMEDOUT || w.ends != 1) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0) << "first: res " << waits[0].res << ", ends " << waits[0].ends;
+  EXPECT_EQ(loop_->in_flight(), 0u);
+  std::printf("%d timed waits of %s: first timeout after %s, last after %s\n", n,
+              absl::FormatDuration(timeout).c_str(),
+              absl::FormatDuration(first - start).c_str(),
+              absl::FormatDuration(last - start).c_str());
 }
 
 std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
