@@ -575,6 +575,36 @@ TEST_P(EventLoopTest, ManyTimedWaitsAllTimeOut) {
               absl::FormatDuration(last - start).c_str());
 }
 
+// An operation has one identity per start: starting it again while it is
+// in flight would leave two starts under one Operation, so it aborts with a
+// message; so does a CQE that matches no start (an SQE written on the
+// loop's ring behind its back).
+TEST_P(EventLoopTest, StartingAnOperationInFlightAborts) {
+  const EventLoopOptions options = Options();
+  loop_.reset();  // fork with no loop helper thread running (TSAN)
+  EXPECT_DEATH(
+      {
+        auto loop = EventLoop::Create(options);
+        if (!loop.ok()) _exit(4);
+        std::atomic<uint32_t> word{0};
+        RecordingWait op;
+        (*loop)->StartFutexWait(&op, &word, 0, kPriv);
+        (*loop)->StartFutexWait(&op, &word, 0, kPriv);
+      },
+      "an Operation was started again while still in flight");
+  if (options.ring == RingMode::kEmulated) return;
+  EXPECT_DEATH(
+      {
+        auto loop = EventLoop::Create(options);
+        if (!loop.ok()) _exit(4);
+        io_uring_sqe* sqe = (*loop)->ring()->GetSqe();
+        io_uring_prep_nop(sqe);
+        sqe->user_data = (uint64_t{1} << 63) | 7;
+        (*loop)->Poll();
+      },
+      "matches no operation in flight");
+}
+
 std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
   if (info.param.ring == RingMode::kEmulated) return "Emulated";
   std::string name =
