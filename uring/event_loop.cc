@@ -85,6 +85,14 @@ absl::Status ValidateOptions(const EventLoopOptions& o) {
           "EventLoop: EventLoopOptions::ring = ", static_cast<int>(o.ring),
           " is no RingMode"));
   }
+  if (o.sq_entries < 2) {
+    // A timed futex wait is a linked pair of SQEs (the wait and its
+    // LINK_TIMEOUT) that must enter the kernel in one submission.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EventLoop: EventLoopOptions::sq_entries must be >= 2 (a timed futex "
+        "wait is a linked pair of SQEs, never split across submissions); got ",
+        o.sq_entries));
+  }
   // Checked in every mode (the emulation has no rings), so an option that
   // io_uring would reject never quietly selects the emulation instead.
   absl::Status sizes = ValidateRingSizes(o.sq_entries, o.cq_entries);
@@ -250,9 +258,7 @@ EventLoop::~EventLoop() {
     for (Operation* op = ops_head_; op; op = op->next_) {
       if (!op->cancel_requested_) {
         op->cancel_requested_ = true;
-        io_uring_sqe* sqe = GetSqe();
-        io_uring_prep_cancel(sqe, op, 0);
-        sqe->user_data = 0;
+        PrepCancel(op);
       }
     }
     if (efd_armed_ && !efd_cancelled) {
@@ -290,6 +296,25 @@ void EventLoop::CheckOwner() const {
 // ---- Bookkeeping -----------------------------------------------------------
 
 void EventLoop::Track(Operation* op) {
+  op->shutdown_depth_ = 0;
+  if (op->in_flight_) {
+    std::fprintf(stderr,
+                 "ringlock: EventLoop: an Operation was started again while "
+                 "still in flight (it must complete first)\n");
+    std::abort();
+  }
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back({});
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Slot& s = slots_[slot];
+  s.op = op;
+  s.gen = (s.gen + 1) & kGenMask;
+  op->tag_ = kTagBit | (uint64_t{s.gen} << 32) | slot;
   op->in_flight_ = true;
   op->cancel_requested_ = false;
   op->prev_ = nullptr;
@@ -306,10 +331,27 @@ void EventLoop::Untrack(Operation* op) {
   op->prev_ = op->next_ = nullptr;
   op->in_flight_ = false;
   --ops_count_;
+  const uint32_t slot = static_cast<uint32_t>(op->tag_);
+  slots_[slot].op = nullptr;
+  free_slots_.push_back(slot);
+}
+
+Operation* EventLoop::Lookup(uint64_t user_data) const {
+  if (!(user_data & kTagBit)) return nullptr;
+  const uint32_t slot = static_cast<uint32_t>(user_data);
+  if (slot >= slots_.size()) return nullptr;
+  Operation* op = slots_[slot].op;
+  return op && op->tag_ == user_data ? op : nullptr;
+}
+
+void EventLoop::PrepCancel(Operation* op) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel64(sqe, op->tag_, 0);  // this start only, never a later one
+  sqe->user_data = 0;  // The cancel's own CQE is not interesting.
 }
 
 void EventLoop::CompleteLater(Operation* op, int32_t res) {
-  cqes_.push_back({reinterpret_cast<uintptr_t>(op), res, 0});
+  cqes_.push_back({op->tag_, res, 0});
 }
 
 // ---- Eventfd: Post() and fallback completions ------------------------------
@@ -366,13 +408,37 @@ void EventLoop::Stop() {
 void EventLoop::StartOperation(Operation* op,
                                absl::FunctionRef<void(io_uring_sqe*)> prep) {
   CheckOwner();
+  if (destroying_) {
+    Track(op);
+    op->kind_ = Operation::Kind::kPlain;
+    op->has_deadline_ = false;
+    op->fallback_ = false;
+    RefuseWhileDestroying(op);
+    return;
+  }
   io_uring_sqe* sqe = GetSqe();
   prep(sqe);
-  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  Track(op);
+  sqe->user_data = op->tag_;
   op->kind_ = Operation::Kind::kPlain;
   op->has_deadline_ = false;
   op->fallback_ = false;
-  Track(op);
+}
+
+void EventLoop::RefuseWhileDestroying(Operation* op) {
+  // Started by the completion of an operation started at depth d: depth d+1.
+  op->shutdown_depth_ = dispatch_shutdown_depth_ + 1;
+  if (op->shutdown_depth_ > kMaxShutdownDepth) {
+    std::fprintf(stderr,
+                 "ringlock: ~EventLoop: operations keep being started from "
+                 "the completions of operations started during destruction "
+                 "(%d in a chain, each completed with -ECANCELED): code that "
+                 "retries on error must stop on -ECANCELED\n",
+                 kMaxShutdownDepth);
+    std::abort();
+  }
+  op->cancel_requested_ = true;
+  CompleteLater(op, -ECANCELED);
 }
 
 void EventLoop::Cancel(Operation* op) {
@@ -383,9 +449,7 @@ void EventLoop::Cancel(Operation* op) {
     if (fallback_ && fallback_->Remove(op)) CompleteLater(op, -ECANCELED);
     return;  // Otherwise its result is already on the way.
   }
-  io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_cancel(sqe, op, 0);
-  sqe->user_data = 0;  // The cancel's own CQE is not interesting.
+  PrepCancel(op);
 }
 
 void EventLoop::CancelSync(Operation* op) {
@@ -398,12 +462,12 @@ void EventLoop::CancelSync(Operation* op) {
   if (emu_) {
     // Synchronous by nature: once removed, nothing touches the buffers.
     op->cancel_requested_ = true;
-    emu_->CancelNow(reinterpret_cast<uintptr_t>(op));
+    emu_->CancelNow(op->tag_);
     return;
   }
   FlushWakes();  // The request must be in the kernel to be found.
   io_uring_sync_cancel_reg reg{};
-  reg.addr = reinterpret_cast<uintptr_t>(op);
+  reg.addr = op->tag_;
   reg.fd = -1;
   reg.timeout.tv_sec = -1;
   reg.timeout.tv_nsec = -1;
@@ -451,8 +515,12 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   }
   int64_t mono = deadline ? ToMonoNs(*deadline)
                           : internal::FutexFallback::kNoDeadline;
+  if (destroying_) {
+    RefuseWhileDestroying(op);
+    return;
+  }
   if (!native_) {
-    if (destroying_ || !fallback_) {
+    if (!fallback_) {
       op->cancel_requested_ = true;
       CompleteLater(op, -ECANCELED);
       return;
@@ -462,8 +530,16 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
   }
   const bool linked = deadline && mono != internal::FutexFallback::kNoDeadline;
   op->has_deadline_ = linked;
-  // A link must not be split across submissions: reserve both SQEs.
-  if (linked && io_uring_sq_space_left(ring_->raw()) < 2) ring_->Submit();
+  // A link must not be split across submissions: room for both SQEs now
+  // (Create guarantees the SQ holds at least 2).
+  while (linked && io_uring_sq_space_left(ring_->raw()) < 2) {
+    int r = ring_->Submit();
+    if (r < 0 && r != -EAGAIN) {
+      std::fprintf(stderr, "ringlock: io_uring submit failed: %s\n",
+                   std::strerror(-r));
+      std::abort();
+    }
+  }
   io_uring_sqe* sqe = ring_->GetSqe();
   if (waitv) {
     auto* v = static_cast<FutexWaitvOp*>(op);
@@ -474,7 +550,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
                            static_cast<uintptr_t>(entries[0].uaddr)),
                   static_cast<uint32_t>(entries[0].val), single_flags, op->mask_);
   }
-  sqe->user_data = reinterpret_cast<uintptr_t>(op);
+  sqe->user_data = op->tag_;
   if (linked) {
     sqe->flags |= IOSQE_IO_LINK;
     op->deadline_.tv_sec = mono / 1'000'000'000;
@@ -519,23 +595,37 @@ size_t EventLoop::SqReady() {
 
 void EventLoop::Dispatch(const Completion& c) {
   if (c.user_data == 0) return;  // Cancels, link timeouts, failed wakes.
-  Operation* op = reinterpret_cast<Operation*>(static_cast<uintptr_t>(c.user_data));
   int32_t res = c.res;
-  if (op == &efd_op_) {
+  if (c.user_data == reinterpret_cast<uintptr_t>(&efd_op_)) {
     efd_op_.Complete(res);
     return;
+  }
+  Operation* op = Lookup(c.user_data);
+  if (op == nullptr) {
+    // Every start has its own tag and posts one CQE: this cannot happen
+    // unless something else wrote SQEs on the loop's ring.
+    std::fprintf(stderr,
+                 "ringlock: EventLoop: a completion (user_data 0x%llx, res %d) "
+                 "matches no operation in flight\n",
+                 static_cast<unsigned long long>(c.user_data), res);
+    std::abort();
   }
   if (op->kind_ == Operation::Kind::kFutexWait && res == -ECANCELED &&
       !op->cancel_requested_ && op->has_deadline_) {
     res = -ETIMEDOUT;  // Cancelled by its linked timeout.
   }
   Untrack(op);
+  dispatch_shutdown_depth_ = op->shutdown_depth_;
   op->Complete(res);
 }
 
 void EventLoop::AfterStep() { FlushWakes(); }
 
 bool EventLoop::DispatchOne() {
+  if (cqes_.empty() && !local_.empty() &&
+      ++steps_since_reap_ > kMaxStepsWithoutReap) {
+    PollEngine();  // Ready coroutines must not starve completions.
+  }
   if (!cqes_.empty()) {
     Completion c = cqes_.front();
     cqes_.pop_front();
@@ -562,7 +652,23 @@ void EventLoop::ReapAvailable() {
   }
 }
 
+void EventLoop::PollEngine() {
+  steps_since_reap_ = 0;
+  if (emu_) {
+    emu_->SubmitAndGetEvents();
+  } else {
+    int r = ring_->SubmitAndGetEvents();
+    if (r < 0 && r != -EAGAIN) {  // -EAGAIN: short of memory now; reaped later
+      std::fprintf(stderr, "ringlock: io_uring_enter failed: %s\n",
+                   std::strerror(-r));
+      std::abort();
+    }
+  }
+  ReapAvailable();
+}
+
 void EventLoop::WaitAndReap() {
+  steps_since_reap_ = 0;
   ReapAvailable();
   if (!cqes_.empty()) return;
   if (emu_) {
@@ -599,12 +705,7 @@ void EventLoop::Run() {
 
 bool EventLoop::Poll() {
   CheckOwner();
-  if (emu_) {
-    emu_->SubmitAndGetEvents();
-  } else {
-    ring_->SubmitAndGetEvents();
-  }
-  ReapAvailable();
+  PollEngine();
   size_t n = cqes_.size() + local_.size();
   size_t ran = 0;
   while (ran < n && DispatchOne()) ++ran;

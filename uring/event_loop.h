@@ -108,6 +108,9 @@ enum class RingMode {
 struct EventLoopOptions {
   FutexMode mode = FutexMode::kAuto;
   RingMode ring = RingMode::kAuto;
+  // >= 2 (Create fails with InvalidArgument otherwise): a timed futex wait
+  // is a linked pair of SQEs and the loop never splits a link across
+  // submissions. Rounded up to a power of two by the kernel.
   uint32_t sq_entries = 256;
   uint32_t cq_entries = 0;  // 0: 2 * sq_entries
   // Try IORING_SETUP_DEFER_TASKRUN (see ring.h); false uses COOP_TASKRUN.
@@ -119,7 +122,8 @@ class EventLoop {
   // Creates a loop owned by the calling thread and makes it the thread's
   // Current(). Errors:
   //   InvalidArgument  bad options, in every mode, before any engine is
-  //                    tried: sq_entries outside 1..32768, cq_entries not 0
+  //                    tried: sq_entries outside 2..32768 (a timed
+  //                    futex wait is a linked pair of SQEs, never split), cq_entries not 0
   //                    and not within sq_entries..65536 (both after
   //                    rounding up to a power of two, as the kernel does),
   //                    a `mode` or `ring` that is no enumerator.
@@ -142,7 +146,14 @@ class EventLoop {
   // (Spawned) coroutines that are still suspended (their awaiters cancel
   // their operations). Must run on the owner thread. Post() must not be
   // called once destruction has begun.
+  // Operations started once destruction has begun (e.g. from a completion
+  // it dispatches) never reach the ring: each completes with -ECANCELED in
+  // a later dispatch step. Code that retries on every error would so loop
+  // forever; instead, an operation started from the completion of one that
+  // was itself started during destruction, kMaxShutdownDepth deep, aborts
+  // the process with a message. Stop retrying on -ECANCELED.
   ~EventLoop();
+  static constexpr int kMaxShutdownDepth = 1000;
 
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -161,9 +172,11 @@ class EventLoop {
 
   // ---- Generic operations ------------------------------------------------
 
-  // Gets an SQE, lets `prep` fill it, and makes `op` its user_data (any
-  // user_data `prep` wrote is overwritten). Completes when the CQE arrives:
-  // op->Complete(cqe->res). Linked chains: not through this call.
+  // Gets an SQE, lets `prep` fill it, and makes a fresh tag for this start
+  // of `op` its user_data (any user_data `prep` wrote is overwritten; see
+  // operation.h, "Identity"). Completes when the CQE arrives:
+  // op->Complete(cqe->res). Linked chains: not through this call. `op` must
+  // not be in flight already (aborts with a message).
   void StartOperation(Operation* op,
                       absl::FunctionRef<void(io_uring_sqe*)> prep);
 
@@ -253,6 +266,15 @@ class EventLoop {
   void RunUntil(absl::FunctionRef<bool()> done);
   // Dispatches what is ready now without blocking; true if anything ran.
   bool Poll();
+
+  // Fairness: completions are dispatched before posted work and
+  // resumptions, and the loop reaps its engine (without blocking: an
+  // io_uring_enter with GETEVENTS, or a poll(2) with timeout 0 when
+  // emulated) whenever it has run kMaxStepsWithoutReap posted functions or
+  // resumptions in a row. So a coroutine that keeps yielding through
+  // Schedule() delays a finished operation's Complete by at most that many
+  // steps; it never starves completions.
+  static constexpr int kMaxStepsWithoutReap = 64;
   // Runs `fn` on the loop thread in a later dispatch step. Thread-safe; wakes
   // a blocked loop (eventfd read armed on the ring).
   void Post(absl::AnyInvocable<void()> fn);
@@ -297,6 +319,10 @@ class EventLoop {
   size_t SqReady();
   void Track(Operation* op);
   void Untrack(Operation* op);
+  // The operation whose current start has tag `user_data`, or nullptr.
+  Operation* Lookup(uint64_t user_data) const;
+  // Queues an IORING_OP_ASYNC_CANCEL for the current start of `op`.
+  void PrepCancel(Operation* op);
   void ArmEventfd();
   void WakeLoop();  // Thread-safe.
   void Dispatch(const Completion& c);
@@ -304,6 +330,11 @@ class EventLoop {
   void AfterStep();
   void ReapAvailable();
   void WaitAndReap();
+  // Submits and reaps what finished, without blocking (see Fairness).
+  void PollEngine();
+  // Completes `op` (tracked) with -ECANCELED without the ring, or
+  // aborts past kMaxShutdownDepth (see ~EventLoop).
+  void RefuseWhileDestroying(Operation* op);
   void StartFutex(FutexWaitOp* op, bool waitv,
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
                   std::optional<absl::Time> deadline);
@@ -328,6 +359,8 @@ class EventLoop {
   bool efd_armed_ = false;
   bool destroying_ = false;
   int run_depth_ = 0;
+  int steps_since_reap_ = 0;
+  int dispatch_shutdown_depth_ = 0;  // shutdown_depth_ of the op being completed  // posted/resumption steps since the last reap
   std::atomic<bool> efd_signalled_{false};
   std::atomic<bool> stop_{false};
 
@@ -338,6 +371,17 @@ class EventLoop {
   std::deque<absl::AnyInvocable<void()>> local_;  // posted work, resumptions
   Operation* ops_head_ = nullptr;  // in-flight list (intrusive)
   size_t ops_count_ = 0;
+  // Operation tags (operation.h, "Identity"): user_data of a start is
+  // kTagBit | generation << 32 | slot. Bit 63 keeps tags apart from the
+  // eventfd read's user_data (an address) and from 0.
+  static constexpr uint64_t kTagBit = uint64_t{1} << 63;
+  static constexpr uint32_t kGenMask = 0x7fffffff;
+  struct Slot {
+    Operation* op = nullptr;  // in flight in this slot, or nullptr
+    uint32_t gen = 0;         // bumped at every start in this slot
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
   std::unordered_set<void*> spawned_;  // live detached coroutine frames
   std::unique_ptr<internal::FutexFallback> fallback_;
 };

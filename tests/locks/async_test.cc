@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -364,6 +366,91 @@ TEST_P(AsyncTest, LockOrReadWhicheverFirst) {
   EXPECT_TRUE(read_done && lock_done);
   close(rd);
   close(wr);
+}
+
+// Fails the process instead of hanging the test run.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds limit, const char* what)
+      : t_([this, limit, what] {
+          std::unique_lock<std::mutex> l(m_);
+          if (!cv_.wait_for(l, limit, [&] { return done_; })) {
+            std::fprintf(stderr, "HANG: %s\n", what);
+            std::fflush(stderr);
+            _exit(1);
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    t_.join();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread t_;
+};
+
+// Holds and releases `mu` in short bursts until `stop`.
+std::thread Burster(Mutex& mu, const std::atomic<bool>& stop) {
+  return std::thread([&mu, &stop] {
+    while (!stop.load()) {
+      mu.lock();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      mu.unlock();
+    }
+  });
+}
+
+// Regression: a linked timeout that fires as its wait is woken cancels by
+// user_data from deferred task work (DEFER_TASKRUN); the loop used the
+// operation's address as user_data, and the next acquisition state often
+// has the address of the one just freed (or re-arms itself). So
+// lock_async_for(10s) reported DeadlineExceeded after microseconds, and an
+// untimed lock_async ended cancelled and was never resumed (a hang). Short
+// timed locks, whose timers fire around the wakes, alternate with 10 s and
+// untimed ones: every 10 s lock must succeed, every untimed one finish.
+TEST_P(AsyncTest, TimedWaitLinkTimeoutDoesNotCancelALaterWait) {
+  auto loop = MakeLoop();
+  Mutex mu;
+  std::atomic<bool> stop{false};
+  int rounds = 0, untimed = 0, failures = 0;
+  absl::Status first_failure;
+  auto task = [&]() -> Task<void> {
+    const auto end = std::chrono::steady_clock::now() + milliseconds(800);
+    for (int i = 0; std::chrono::steady_clock::now() < end; ++i) {
+      {
+        auto r = co_await mu.lock_async_for(*loop, std::chrono::microseconds(10 + i % 40));
+      }
+      {
+        auto r = co_await mu.lock_async_for(*loop, std::chrono::seconds(10));
+        if (!r.ok() && failures++ == 0) first_failure = r.status();
+      }
+      {
+        auto g = co_await mu.lock_async(*loop);
+        EXPECT_TRUE(g.owns_lock());
+        ++untimed;
+      }
+      ++rounds;
+    }
+  };
+  std::thread burster = Burster(mu, stop);
+  {
+    Watchdog watchdog(std::chrono::seconds(20), "lock_async never resumed");
+    loop->RunUntilComplete(task());
+  }
+  stop = true;
+  burster.join();
+  EXPECT_EQ(failures, 0) << "of " << rounds << " lock_async_for(10s); first: " << first_failure;
+  EXPECT_EQ(untimed, rounds);
+  EXPECT_EQ(mu.word().load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AsyncTest,

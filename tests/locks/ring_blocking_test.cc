@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cerrno>
+#include <coroutine>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -347,6 +348,101 @@ TEST_P(RingBlockingTest, DestroyingTheNewerLoopKeepsTheOlderOneCurrent) {
   EXPECT_TRUE(LockDispatches(*third));
   third.reset();
   EXPECT_EQ(EventLoop::Current(), nullptr);
+}
+
+// Holds and releases `mu` in short bursts until `stop`, so a waiter's
+// FUTEX_WAIT is woken (and its linked timeout disarmed) thousands of times.
+std::thread Burster(Mutex& mu, const std::atomic<bool>& stop) {
+  return std::thread([&mu, &stop] {
+    while (!stop.load()) {
+      mu.lock();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      mu.unlock();
+    }
+  });
+}
+
+// Regression: a linked timeout that fires as its wait is woken cancels by
+// user_data from deferred task work (DEFER_TASKRUN), after the loop had
+// already reused the operation's address (a stack BlockingOp) as the
+// user_data of the next wait. Short timed tries, whose timers fire around
+// the wakes, alternate with try_lock_for(10s) and lock(): every 10 s try
+// must succeed and every lock() must return.
+TEST_P(RingBlockingTest, TimedWaitLinkTimeoutDoesNotCancelALaterWait) {
+  Mutex mu;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
+  std::atomic<int> tries{0}, failures{0};
+  std::thread loop_thread([&] {
+    auto loop = MakeLoop();
+    const auto end = std::chrono::steady_clock::now() + milliseconds(800);
+    for (int i = 0; std::chrono::steady_clock::now() < end; ++i) {
+      if (mu.try_lock_for(std::chrono::microseconds(10 + i % 40))) mu.unlock();
+      if (mu.try_lock_for(std::chrono::seconds(10))) {
+        mu.unlock();
+      } else {
+        failures.fetch_add(1);
+      }
+      mu.lock();
+      mu.unlock();
+      tries.fetch_add(1);
+    }
+    done = true;
+  });
+  std::thread burster = Burster(mu, stop);
+  ExpectWithin(std::chrono::seconds(60), done, mu.word());
+  stop = true;
+  loop_thread.join();
+  burster.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << tries.load() << " try_lock_for(10s)";
+  EXPECT_GT(tries.load(), 0);
+  EXPECT_EQ(mu.word().load(), 0u);
+}
+
+// Reschedules the coroutine through Schedule().
+struct Yield {
+  EventLoop& loop;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { loop.Schedule(h); }
+  void await_resume() const noexcept {}
+};
+
+// Yields until `stop`; gives up (and says so) after 3 s.
+Task<void> YieldUntil(EventLoop& loop, const std::atomic<bool>& stop, bool& gave_up, bool& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!stop.load()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      gave_up = true;
+      break;
+    }
+    co_await Yield{loop};
+  }
+  done = true;
+}
+
+// Regression: with a coroutine yielding through Schedule(), RunUntil never
+// reaped the ring, so ev.wait() on the loop thread returned only when the
+// yielder stopped (a set() at 0.1 s was seen at 3.1 s). Now the wait's
+// completion is reaped within kMaxStepsWithoutReap yielder steps: the wait
+// returns while the yielder still runs.
+TEST_P(RingBlockingTest, ScheduleYieldingCoroutineDoesNotStarveARingBlockingWait) {
+  auto loop = MakeLoop();
+  Event ev;
+  std::atomic<bool> stop{false};
+  bool gave_up = false, yielder_done = false;
+  loop->Spawn(YieldUntil(*loop, stop, gave_up, yielder_done));
+  loop->Poll();  // the yielder is running
+  std::thread setter([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    ev.set();
+  });
+  ev.wait();  // ring-blocking: the yielder runs in its steps
+  EXPECT_FALSE(gave_up) << "the wait's completion starved behind the yielder for 3 s";
+  stop = true;
+  loop->RunUntil([&] { return yielder_done; });
+  setter.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RingBlockingTest,

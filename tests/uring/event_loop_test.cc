@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -477,6 +478,137 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
   close(fds[1]);
 }
 
+// Regression: with sq_entries = 1 the loop submitted a timed wait's
+// IOSQE_IO_LINK head alone (the SQ had no room for its LINK_TIMEOUT), so
+// the wait never timed out. A link is never split: sq_entries < 2 is
+// refused, and with 2 every timed wait of a burst times out.
+TEST_P(EventLoopTest, TimedWaitWithTheSmallestSubmissionQueueTimesOut) {
+  loop_.reset();  // one loop per thread at a time
+  for (uint32_t n : {0u, 1u}) {
+    EventLoopOptions options = Options();
+    options.sq_entries = n;
+    absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(options);
+    ASSERT_FALSE(l.ok()) << "sq_entries " << n;
+    EXPECT_TRUE(absl::IsInvalidArgument(l.status())) << l.status();
+    EXPECT_NE(l.status().message().find("sq_entries must be >= 2"), std::string::npos)
+        << l.status();
+  }
+  EventLoopOptions options = Options();
+  options.sq_entries = 2;
+  absl::StatusOr<std::unique_ptr<EventLoop>> l = EventLoop::Create(options);
+  ASSERT_TRUE(l.ok()) << l.status();
+  loop_ = std::move(*l);
+  if (!loop_->emulated()) {
+    ASSERT_EQ(loop_->ring()->sq_entries(), 2u);
+  }
+  std::atomic<uint32_t> word{0};
+  RecordingWait waits[5];
+  const absl::Time start = absl::Now();
+  for (RecordingWait& w : waits) {  // more pairs than the SQ holds, in one step
+    loop_->StartFutexWait(&w, &word, 0, kPriv, start + absl::Milliseconds(20));
+  }
+  loop_->RunUntil([&] {
+    for (RecordingWait& w : waits) {
+      if (!w.done()) return false;
+    }
+    return true;
+  });
+  for (RecordingWait& w : waits) {
+    EXPECT_EQ(w.res, -ETIMEDOUT);
+    EXPECT_EQ(w.calls.load(), 1);
+  }
+}
+
+// A timed wait that waits again after a spurious 0 (the fallback's, see
+// StartFutexWait) until its deadline ends it.
+struct TimedWait : FutexWaitOp {
+  EventLoop* loop = nullptr;
+  std::atomic<uint32_t>* word = nullptr;
+  absl::Time deadline;
+  absl::Time* first_end = nullptr;  // set by the first wait to end
+  int32_t res = 1;
+  int ends = 0;
+  void Start() { loop->StartFutexWait(this, word, 0, kFutex2Private, deadline); }
+  void Complete(int32_t r) override {
+    if (r == 0) {
+      Start();
+      return;
+    }
+    res = r;
+    ++ends;
+    if (*first_end == absl::InfiniteFuture()) *first_end = absl::Now();
+  }
+};
+
+// Many timed waits on one loop whose deadlines fall together: every one
+// ends -ETIMEDOUT exactly once. Also reports how late the first timeout is
+// (not asserted): on the native path each expiring LINK_TIMEOUT cancels its
+// wait by user_data, which the kernel finds by walking the ring's list of
+// pending futex waits, so N waits cost O(N^2) kernel time (uring/README.md,
+// "Limits"). RINGLOCK_TIMED_WAITS=N measures another count.
+TEST_P(EventLoopTest, ManyTimedWaitsAllTimeOut) {
+  int n = 2000;
+  if (const char* env = std::getenv("RINGLOCK_TIMED_WAITS")) n = std::atoi(env);
+  std::atomic<uint32_t> word{0};
+  std::vector<TimedWait> waits(n);
+  const absl::Duration timeout = absl::Milliseconds(50);
+  absl::Time first = absl::InfiniteFuture();
+  const absl::Time start = absl::Now();
+  for (TimedWait& w : waits) {
+    w.first_end = &first;
+    w.loop = loop_.get();
+    w.word = &word;
+    w.deadline = start + timeout;
+    w.Start();
+  }
+  size_t ended = 0;
+  loop_->RunUntil([&] {
+    while (ended < waits.size() && waits[ended].ends > 0) ++ended;
+    return ended == waits.size();
+  });
+  const absl::Time last = absl::Now();
+  int wrong = 0;
+  for (const TimedWait& w : waits) {
+    if (w.res != -ETIMEDOUT || w.ends != 1) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0) << "first: res " << waits[0].res << ", ends " << waits[0].ends;
+  EXPECT_EQ(loop_->in_flight(), 0u);
+  std::printf("%d timed waits of %s: first timeout after %s, last after %s\n", n,
+              absl::FormatDuration(timeout).c_str(),
+              absl::FormatDuration(first - start).c_str(),
+              absl::FormatDuration(last - start).c_str());
+}
+
+// An operation has one identity per start: starting it again while it is
+// in flight would leave two starts under one Operation, so it aborts with a
+// message; so does a CQE that matches no start (an SQE written on the
+// loop's ring behind its back).
+TEST_P(EventLoopTest, StartingAnOperationInFlightAborts) {
+  const EventLoopOptions options = Options();
+  loop_.reset();  // fork with no loop helper thread running (TSAN)
+  EXPECT_DEATH(
+      {
+        auto loop = EventLoop::Create(options);
+        if (!loop.ok()) _exit(4);
+        std::atomic<uint32_t> word{0};
+        RecordingWait op;
+        (*loop)->StartFutexWait(&op, &word, 0, kPriv);
+        (*loop)->StartFutexWait(&op, &word, 0, kPriv);
+      },
+      "an Operation was started again while still in flight");
+  if (options.ring == RingMode::kEmulated) return;
+  EXPECT_DEATH(
+      {
+        auto loop = EventLoop::Create(options);
+        if (!loop.ok()) _exit(4);
+        io_uring_sqe* sqe = (*loop)->ring()->GetSqe();
+        io_uring_prep_nop(sqe);
+        sqe->user_data = (uint64_t{1} << 63) | 7;
+        (*loop)->Poll();
+      },
+      "matches no operation in flight");
+}
+
 std::string ConfigName(const ::testing::TestParamInfo<LoopConfig>& info) {
   if (info.param.ring == RingMode::kEmulated) return "Emulated";
   std::string name =
@@ -581,7 +713,7 @@ TEST(EventLoopCreateTest, InvalidOptionsAreInvalidArgumentInEveryMode) {
   EXPECT_EQ(OpenFds(), fds_before);
 
   // The limits themselves are valid.
-  for (EventLoopOptions ok : {EventLoopOptions{.sq_entries = 1},
+  for (EventLoopOptions ok : {EventLoopOptions{.sq_entries = 2},
                               EventLoopOptions{.sq_entries = 32768},
                               EventLoopOptions{.sq_entries = 100, .cq_entries = 128},
                               EventLoopOptions{.sq_entries = 256, .cq_entries = 65536}}) {

@@ -4,13 +4,16 @@
 #include <sys/socket.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <coroutine>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -263,6 +266,124 @@ std::string ModeName(const ::testing::TestParamInfo<IoConfig>& info) {
   if (info.param.ring == RingMode::kEmulated) return "Emulated";
   return info.param.mode == FutexMode::kNative ? "Native" : "Fallback";
 }
+// co_await Yield{loop}: reschedules the coroutine through Schedule().
+struct Yield {
+  EventLoop& loop;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { loop.Schedule(h); }
+  void await_resume() const noexcept {}
+};
+
+// Yields until *stop, or gives up after `limit` (then *gave_up).
+Task<void> Yielder(EventLoop& loop, const bool* stop, int64_t* steps, bool* gave_up,
+                   absl::Duration limit, bool* done) {
+  const absl::Time give_up = absl::Now() + limit;
+  while (!*stop) {
+    if (absl::Now() > give_up) {
+      *gave_up = true;
+      break;
+    }
+    ++*steps;
+    co_await Yield{loop};
+  }
+  *done = true;
+}
+
+// Regression: RunUntil reaped the engine only when nothing else was queued,
+// so a coroutine yielding through Schedule() starved every completion (a
+// 10 ms sleep took until the yielder stopped). Now a finished operation
+// waits at most kMaxStepsWithoutReap yielder steps; an exact count here.
+TEST_P(TaskIoTest, ScheduleYieldingCoroutineDoesNotStarveCompletions) {
+  bool stop = false, gave_up = false, yielder_done = false;
+  int64_t steps = 0;
+  loop_->Spawn(Yielder(*loop_, &stop, &steps, &gave_up, absl::Seconds(3), &yielder_done));
+  int64_t nop_started = -1, nop_done = -1, sleep_done = -1;
+  // (A coroutine lambda's captures die with the lambda: keep it alive.)
+  auto completer = [&]() -> Task<void> {
+    nop_started = steps;
+    // A NOP completes when submitted: its CQE is there at once.
+    EXPECT_EQ(co_await Nop(*loop_), 0);
+    nop_done = steps;
+    EXPECT_EQ(co_await SleepFor(*loop_, absl::Milliseconds(10)), 0);
+    sleep_done = steps;
+    stop = true;
+  };
+  loop_->Spawn(completer());
+  loop_->RunUntil([&] { return stop || gave_up; });
+  EXPECT_FALSE(gave_up) << "completions starved for 3 s: " << steps << " yielder steps";
+  ASSERT_GE(nop_done, 0);
+  EXPECT_LE(nop_done - nop_started, EventLoop::kMaxStepsWithoutReap);
+  EXPECT_GT(sleep_done, nop_done);
+  stop = true;
+  loop_->RunUntil([&] { return yielder_done && loop_->in_flight() == 0; });
+}
+
+// Reads `empty` (never written), then `full` (has data), then waits on a
+// word with the wrong value; records every result.
+Task<void> ReadReadWait(EventLoop& loop, int empty, int full, std::vector<int32_t>* results) {
+  char buf[8];
+  results->push_back(co_await Read(loop, empty, buf, sizeof(buf)));
+  results->push_back(co_await Read(loop, full, buf, sizeof(buf)));
+  std::atomic<uint32_t> word{1};
+  results->push_back(co_await WaitFutex(loop, &word, 0, kFutex2Private));
+}
+
+// Once destruction has begun, new operations never reach the ring: the
+// read of a pipe holding data and the mismatched futex wait (which would
+// give 1 and -EAGAIN there) both complete with -ECANCELED.
+TEST_P(TaskIoTest, OperationStartedDuringDestructionCompletesCancelledWithoutTheRing) {
+  int empty[2], full[2];
+  ASSERT_EQ(pipe(empty), 0);
+  ASSERT_EQ(pipe(full), 0);
+  ASSERT_EQ(write(full[1], "x", 1), 1);
+  std::vector<int32_t> results;
+  Task<void> t = ReadReadWait(*loop_, empty[0], full[0], &results);
+  t.handle().resume();
+  loop_->Poll();
+  loop_.reset();
+  EXPECT_TRUE(t.done());
+  EXPECT_EQ(results, (std::vector<int32_t>{-ECANCELED, -ECANCELED, -ECANCELED}));
+  for (int fd : {empty[0], empty[1], full[0], full[1]}) close(fd);
+}
+
+// Reads `fd` until a read succeeds, retrying on every error.
+Task<void> RetryReadForever(EventLoop& loop, int fd) {
+  char c;
+  while (co_await Read(loop, fd, &c, 1) <= 0) {
+  }
+}
+
+void SayHungAndExit(int) {
+  const char msg[] = "HANG: ~EventLoop kept dispatching the retrying task\n";
+  (void)!write(2, msg, sizeof(msg) - 1);
+  _exit(3);
+}
+
+// Regression: a task owned by the caller that retries on every error made
+// ~EventLoop dispatch cancelled retries forever (600k seen). Now retries
+// started during destruction complete with -ECANCELED without the ring,
+// and a chain kMaxShutdownDepth deep aborts with a message (never a hang).
+TEST_P(TaskIoTest, RetryingTaskCannotLivelockLoopDestruction) {
+  const IoConfig config = GetParam();
+  // No helper thread may run at fork (ThreadSanitizer refuses new threads
+  // after a multi-threaded fork): the child makes its own loop.
+  loop_.reset();
+  EXPECT_DEATH(
+      {
+        signal(SIGALRM, SayHungAndExit);
+        alarm(5);
+        auto loop = EventLoop::Create({.mode = config.mode, .ring = config.ring});
+        if (!loop.ok()) _exit(4);
+        int p[2];
+        if (pipe(p) != 0) _exit(5);
+        Task<void> t = RetryReadForever(**loop, p[0]);
+        t.handle().resume();
+        (*loop)->Poll();
+        loop->reset();
+      },
+      "code that retries on error must stop on -ECANCELED");
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, TaskIoTest,
                          ::testing::Values(IoConfig{FutexMode::kNative, RingMode::kIoUring},
                                            IoConfig{FutexMode::kFallback, RingMode::kIoUring},
