@@ -715,7 +715,11 @@ bool EventLoop::Poll() {
 // ---- Coroutines --------------------------------------------------------------
 
 void EventLoop::Schedule(std::coroutine_handle<> h) {
-  local_.push_back([h] { h.resume(); });
+  // Dropped once destruction began: ~EventLoop may have destroyed the frame
+  // (a spawned coroutine's, or one it owned) after this was queued.
+  local_.push_back([this, h] {
+    if (!destroying_) h.resume();
+  });
 }
 
 void EventLoop::Spawn(Task<void> task) {

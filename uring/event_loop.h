@@ -289,7 +289,9 @@ class EventLoop {
   // Starts `task` now and dispatches until it finishes; returns its value.
   template <typename T>
   T RunUntilComplete(Task<T> task);
-  // Queues a coroutine resumption as a dispatch step.
+  // Queues a coroutine resumption as a dispatch step. Resumptions still
+  // queued when ~EventLoop begins are dropped, never run: the destructor
+  // destroys suspended spawned frames first.
   void Schedule(std::coroutine_handle<> h);
 
   // How many RunUntil / Run / RunUntilComplete calls are active on the

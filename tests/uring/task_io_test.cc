@@ -318,6 +318,18 @@ TEST_P(TaskIoTest, ScheduleYieldingCoroutineDoesNotStarveCompletions) {
   loop_->RunUntil([&] { return yielder_done && loop_->in_flight() == 0; });
 }
 
+// Regression: ~EventLoop destroyed a spawned coroutine's frame and then ran
+// the resumption it had queued through Schedule(): a use after free.
+TEST_P(TaskIoTest, DestroyingTheLoopDropsResumptionsOfDestroyedFrames) {
+  bool stop = false, gave_up = false, yielder_done = false;
+  int64_t steps = 0;
+  loop_->Spawn(Yielder(*loop_, &stop, &steps, &gave_up, absl::Seconds(30), &yielder_done));
+  while (steps < 3) loop_->Poll();  // the yielder's next resumption is queued
+  loop_.reset();
+  EXPECT_FALSE(yielder_done);
+  EXPECT_FALSE(gave_up);
+}
+
 // Reads `empty` (never written), then `full` (has data), then waits on a
 // word with the wrong value; records every result.
 Task<void> ReadReadWait(EventLoop& loop, int empty, int full, std::vector<int32_t>* results) {
