@@ -58,7 +58,7 @@ int WaitAny(absl::Span<Waitable> ws, Deadline deadline) {
   LeaveAll leaver(ws);
   for (;;) {
     int index;
-    internal::SendHeldWakesBeforeSleeping();
+    internal::SendHeldWakes();
     const internal::BackendWaitResult r = backend.WaitAny(entries, n, deadline, &index, leaver);
     if (r == internal::BackendWaitResult::kLeft) {
       if (deadline.HasPassed()) return -1;

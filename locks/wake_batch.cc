@@ -2,6 +2,7 @@
 
 #include "locks/internal/wait_backend.h"
 #include "locks/internal/wake_sink.h"
+#include "uring/event_loop.h"
 
 namespace ringlock {
 namespace {
@@ -47,10 +48,18 @@ namespace internal {
 
 bool WakeBatchOpen() { return t_wakes.depth > 0; }
 
-void SendHeldWakesBeforeSleeping() {
+void SendHeldWakes() {
   // A nobody-woken step run by the flush may queue a wake of its own.
   while (t_wakes.count > 0) FlushThreadWakes();
 }
+
+namespace {
+// Event loops send the thread's held wakes at the end of every dispatch step.
+[[maybe_unused]] const bool kSendHeldWakesAfterEveryStep = [] {
+  uring::EventLoop::SetStepEndHook(&SendHeldWakes);
+  return true;
+}();
+}  // namespace
 
 void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
               NobodyWokenFn if_nobody_woken, uint32_t token) {

@@ -11,12 +11,14 @@
 // by the threads it wakes (bench/wake_bench measures the difference).
 //
 // Flush rule: queued wakes leave when the outermost WakeBatch on the thread
-// is destroyed or flushed, when kCapacity wakes are queued, or when the
-// thread is about to sleep in any blocking wait (lock, wait, acquire,
-// WaitAny, their timed forms, in futex(2) or in its ring): a thread never
-// sleeps while wakes it queued are held back, since a wakee may be the one
-// that must run for the sleep to end. A wake is never delayed past the end
-// of the scope that queued it. The primitives' states
+// is destroyed or flushed, when kCapacity wakes are queued, when the thread
+// is about to sleep in any blocking wait (lock, wait, acquire, WaitAny,
+// their timed forms, in futex(2) or in its ring), and, on a thread that runs
+// an EventLoop, at the end of every dispatch step (so a coroutine that
+// suspends inside a batch sends what it queued). A thread never sleeps while
+// wakes it queued are held back, since a wakee may be the one that must run
+// for the sleep to end. A wake is never delayed past the end of the scope,
+// or the dispatch step, that queued it. The primitives' states
 // are already updated when a wake is queued, so a delayed wake only delays
 // the wakee: it cannot be lost (the futex protocol re-checks the word).
 //

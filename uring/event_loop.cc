@@ -27,6 +27,8 @@ namespace {
 // to the next older one).
 thread_local EventLoop* tls_current = nullptr;
 
+std::atomic<EventLoop::StepEndHook> g_step_end_hook{nullptr};
+
 // Bumped in every fork()ed child, so a loop knows it was inherited.
 std::atomic<uint64_t> g_fork_generation{0};
 
@@ -619,7 +621,14 @@ void EventLoop::Dispatch(const Completion& c) {
   op->Complete(res);
 }
 
-void EventLoop::AfterStep() { FlushWakes(); }
+void EventLoop::SetStepEndHook(StepEndHook hook) {
+  g_step_end_hook.store(hook, std::memory_order_release);
+}
+
+void EventLoop::AfterStep() {
+  if (StepEndHook hook = g_step_end_hook.load(std::memory_order_acquire)) hook();
+  FlushWakes();
+}
 
 bool EventLoop::DispatchOne() {
   if (cqes_.empty() && !local_.empty() &&
@@ -687,7 +696,7 @@ void EventLoop::WaitAndReap() {
 
 void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
   CheckOwner();
-  FlushWakes();
+  AfterStep();  // what the caller queued before running the loop leaves now
   ++run_depth_;
   while (!done()) {
     if (DispatchOne()) continue;

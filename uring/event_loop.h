@@ -289,6 +289,15 @@ class EventLoop {
   // Starts `task` now and dispatches until it finishes; returns its value.
   template <typename T>
   T RunUntilComplete(Task<T> task);
+  // Called on the loop's thread at the end of every dispatch step (and when
+  // RunUntil starts), before the loop submits its queued SQEs or blocks: a
+  // layer above sends what it holds for the thread then (ringlock's locks
+  // send the thread's WakeBatch wakes, so a coroutine that suspends inside a
+  // batch does not leave its wakes queued while the loop sleeps). One hook
+  // per process; set once, before loops run.
+  using StepEndHook = void (*)();
+  static void SetStepEndHook(StepEndHook hook);
+
   // Queues a coroutine resumption as a dispatch step. Resumptions still
   // queued when ~EventLoop begins are dropped, never run: the destructor
   // destroys suspended spawned frames first.

@@ -64,7 +64,7 @@ bool BlockOn(Acquisition& acq, Deadline deadline) {
   for (;;) {
     // Queued wakes leave first; sending them may change the word (a Mutex's
     // nobody-woken step clears W), and then the wait returns at once.
-    SendHeldWakesBeforeSleeping();
+    SendHeldWakes();
     const BackendWaitResult r =
         backend.Wait(acq.word(), expected, deadline, acq.scope(), acq.bitset(), leaver);
     if (r == BackendWaitResult::kLeft) {

@@ -114,9 +114,11 @@ void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope,
 bool WakeBatchOpen();
 
 // Sends the wakes the calling thread's WakeBatch holds. Every blocking wait
-// calls it before it sleeps: a thread never sleeps while wakes it queued are
-// held back (a wakee could be the one that must run for the sleep to end).
-void SendHeldWakesBeforeSleeping();
+// calls it before it sleeps, and an EventLoop at the end of every dispatch
+// step (so also before it blocks, and when a coroutine suspends inside a
+// batch): a thread never sleeps while wakes it queued are held back (a wakee
+// could be the one that must run for the sleep to end).
+void SendHeldWakes();
 
 }  // namespace ringlock::internal
 

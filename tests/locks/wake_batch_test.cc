@@ -17,6 +17,7 @@
 #include "locks/mutex.h"
 #include "locks/wait_any.h"
 #include "uring/event_loop.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -350,6 +351,63 @@ TEST(WakeBatchForkTest, ForkedChildSendsItsBatchesThroughItsOwnRing) {
                                  << " (SIGALRM: its wake was lost)";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
+
+}  // namespace
+}  // namespace ringlock
+
+namespace ringlock {
+namespace {
+
+// Regression: a coroutine that suspended inside a WakeBatch left every wake
+// queued on its thread until it resumed, and the loop slept with them held.
+// Here the coroutine unlocks `a` inside a batch (the wake for a's sleeper S
+// is queued) and then waits for `b`, which H holds until S has taken `a`.
+class CoroutineInsideABatchTest : public testing::LoopModeTest {};
+
+TEST_P(CoroutineInsideABatchTest, CoroutineSuspendingInsideABatchSendsItsWakesFirst) {
+  Mutex a, b;
+  std::atomic<bool> s_has_a{false}, h_has_b{false}, coroutine_has_a{false};
+  std::atomic<int64_t> finished{0};
+  testing::StallWatchdog watchdog(finished, std::chrono::seconds(10), [&] {
+    return "a=" + std::to_string(a.word().load()) + " b=" + std::to_string(b.word().load()) +
+           " (a loop slept with a suspended coroutine's queued wakes held back)";
+  });
+  std::thread loop_thread([&] {
+    auto loop = MakeLoop();
+    ASSERT_NE(loop, nullptr);
+    auto body = [&](uring::EventLoop& l) -> uring::Task<void> {
+      std::unique_lock<Mutex> ga = co_await a.lock_async(l);
+      coroutine_has_a = true;
+      while (a.word().load() < Mutex::kWaiterOne || !h_has_b.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(milliseconds(20));  // S asleep
+      WakeBatch batch;
+      ga.unlock();  // queued
+      std::unique_lock<Mutex> gb = co_await b.lock_async(l);  // suspends inside the batch
+    };
+    loop->RunUntilComplete(body(*loop));
+  });
+  while (!coroutine_has_a.load()) std::this_thread::yield();
+  std::thread s([&] {
+    a.lock();
+    s_has_a = true;
+    a.unlock();
+  });
+  std::thread h([&] {
+    b.lock();
+    h_has_b = true;
+    while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
+    b.unlock();
+  });
+  loop_thread.join();
+  s.join();
+  h.join();
+  finished = 1;
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(LoopModes, CoroutineInsideABatchTest,
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
 }  // namespace
 }  // namespace ringlock
