@@ -32,6 +32,7 @@
 #include "locks/event.h"
 #include "uring/event_loop.h"
 #include "locks/futex.h"
+#include "locks/internal/async_acquire.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 
@@ -64,16 +65,42 @@ Waitable Take(BasicEvent<kScope>& ev) {
 }
 
 // Returns the index of the primitive taken, or -1 at the deadline.
-int WaitAny(absl::Span<Waitable> waitables, Deadline deadline = Deadline::Never());
+int WaitAny(absl::Span<const Waitable> waitables, Deadline deadline = Deadline::Never());
 inline int WaitAny(std::initializer_list<Waitable> waitables,
                    Deadline deadline = Deadline::Never()) {
-  std::vector<Waitable> copies(waitables);  // the waits mutate their state
-  return WaitAny(absl::MakeSpan(copies), deadline);
+  return WaitAny(absl::MakeConstSpan(waitables.begin(), waitables.size()), deadline);
 }
 
 namespace internal {
-class AsyncWaitAnyState;
-}
+
+// WaitAny's acquisition: every primitive's own acquisition, armed in order,
+// as one waiter that sleeps on all their words at once. Run by the same
+// drivers as a single primitive (BlockOn, AsyncAcquire).
+class WaitAnyAcquisition {
+ public:
+  explicit WaitAnyAcquisition(absl::Span<const Waitable> waitables);
+
+  // Arms every primitive in order; true if one was taken at once (every
+  // other registration left again). `expected` is unused: see entries().
+  bool Arm(uint32_t* expected);
+  // Every registered primitive re-checks, lowest index first: any return
+  // from a sleep may mean any word moved.
+  bool OnWake(uint32_t* expected);
+  void Leave();
+  absl::Span<const futex::WaitvEntry> entries() const { return entries_; }
+
+  // The index of the primitive taken, once Arm or OnWake returned true.
+  int taken() const { return taken_; }
+
+ private:
+  void LeaveAllBut(int armed, int keep);
+
+  std::vector<Waitable> waitables_;  // copies: their waits mutate them
+  std::vector<futex::WaitvEntry> entries_;
+  int taken_ = -1;
+};
+
+}  // namespace internal
 
 // co_await WaitAnyAsync(loop, {Lock(a), Take(ev)}, deadline): the coroutine
 // form. One IORING_OP_FUTEX_WAITV on all words (the loop's futex_waitv(2)
@@ -88,24 +115,18 @@ class [[nodiscard]] WaitAnyAsync {
  public:
   WaitAnyAsync(uring::EventLoop& loop, std::initializer_list<Waitable> waitables,
                Deadline deadline = Deadline::Never())
-      : loop_(&loop), waitables_(waitables), deadline_(deadline) {}
+      : WaitAnyAsync(loop, absl::MakeConstSpan(waitables.begin(), waitables.size()), deadline) {}
   WaitAnyAsync(uring::EventLoop& loop, absl::Span<const Waitable> waitables,
                Deadline deadline = Deadline::Never())
-      : loop_(&loop), waitables_(waitables.begin(), waitables.end()), deadline_(deadline) {}
-  WaitAnyAsync(WaitAnyAsync&& other) noexcept;
-  WaitAnyAsync& operator=(WaitAnyAsync&&) = delete;
-  ~WaitAnyAsync();
+      : inner_(internal::WaitAnyAcquisition(waitables), loop, deadline,
+               /*resume_on_cancel=*/true) {}
 
-  bool await_ready();
-  void await_suspend(std::coroutine_handle<> h);
+  bool await_ready() { return inner_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
   absl::StatusOr<int> await_resume() const;
 
  private:
-  uring::EventLoop* loop_;
-  std::vector<Waitable> waitables_;
-  Deadline deadline_;
-  int ready_index_ = -1;
-  internal::AsyncWaitAnyState* state_ = nullptr;
+  internal::AsyncAcquire<internal::WaitAnyAcquisition> inner_;
 };
 
 }  // namespace ringlock

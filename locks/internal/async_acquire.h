@@ -18,10 +18,14 @@
 #include <cerrno>
 #include <coroutine>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "locks/futex.h"
+#include "locks/internal/block_on.h"
 #include "locks/internal/uring_glue.h"
 #include "uring/event_loop.h"
 #include "uring/futex_op.h"
@@ -37,17 +41,34 @@ enum class AsyncWaitStatus : uint8_t {
 
 namespace internal {
 
-template <class Acquisition>
-class AsyncAcquireState final : public uring::FutexWaitOp {
+// The operation a waiting coroutine's acquisition sleeps in: FUTEX_WAIT for
+// one word, FUTEX_WAITV for many.
+template <class A>
+using AsyncWaitOpFor =
+    std::conditional_t<ManyWordAcquisition<A>, uring::FutexWaitvOp, uring::FutexWaitOp>;
+
+template <Acquisition A>
+class AsyncAcquireState final : public AsyncWaitOpFor<A> {
  public:
-  AsyncAcquireState(Acquisition acq, uring::EventLoop& loop, Deadline deadline)
+  AsyncAcquireState(A acq, uring::EventLoop& loop, Deadline deadline)
       : acq_(std::move(acq)), loop_(loop), deadline_(deadline) {}
 
   void Start(uint32_t expected) {
-    set_wait_mask(acq_.bitset());
-    loop_.StartFutexWait(this, &acq_.word(), expected, Futex2Flags(acq_.scope()),
-                         ToAbslDeadline(deadline_));
+    if constexpr (ManyWordAcquisition<A>) {
+      const absl::Span<const futex::WaitvEntry> entries = acq_.entries();
+      waitv_.clear();
+      for (const futex::WaitvEntry& e : entries) {
+        waitv_.push_back(uring::MakeFutexWaitv(e.word, e.expected, Futex2Flags(e.scope)));
+      }
+      loop_.StartFutexWaitv(this, waitv_, ToAbslDeadline(deadline_));
+    } else {
+      this->set_wait_mask(acq_.bitset());
+      loop_.StartFutexWait(this, &acq_.word(), expected, Futex2Flags(acq_.scope()),
+                           ToAbslDeadline(deadline_));
+    }
   }
+
+  const A& acquisition() const { return acq_; }
 
   void Complete(int32_t res) override {
     if (orphaned_) {
@@ -56,7 +77,7 @@ class AsyncAcquireState final : public uring::FutexWaitOp {
       return;
     }
     CheckLoopFutexResult(res);
-    uint32_t expected;
+    uint32_t expected = 0;
     if (acq_.OnWake(&expected)) {
       Finish(AsyncWaitStatus::kAcquired);
     } else if (res == -ETIMEDOUT || deadline_.HasPassed()) {
@@ -90,20 +111,22 @@ class AsyncAcquireState final : public uring::FutexWaitOp {
     waiter_.resume();  // may destroy the awaiter and with it `this`: last
   }
 
-  Acquisition acq_;
+  A acq_;
   uring::EventLoop& loop_;
   Deadline deadline_;
+  std::vector<uring::FutexWaitv> waitv_;  // many words: the entries to arm
   std::coroutine_handle<> waiter_;
   AsyncWaitStatus status_ = AsyncWaitStatus::kCancelled;
   bool finished_ = false;
   bool orphaned_ = false;
 };
 
-// Awaitable; await_resume() yields the AsyncWaitStatus.
-template <class Acquisition>
+// Awaitable; await_resume() yields the AsyncWaitStatus. The one driver every
+// waiting coroutine runs, for every primitive and for WaitAnyAsync.
+template <Acquisition A>
 class [[nodiscard]] AsyncAcquire {
  public:
-  AsyncAcquire(Acquisition acq, uring::EventLoop& loop, Deadline deadline, bool resume_on_cancel)
+  AsyncAcquire(A acq, uring::EventLoop& loop, Deadline deadline, bool resume_on_cancel)
       : acq_(std::move(acq)), loop_(&loop), deadline_(deadline),
         resume_on_cancel_(resume_on_cancel) {}
   AsyncAcquire(AsyncAcquire&& other) noexcept
@@ -127,14 +150,14 @@ class [[nodiscard]] AsyncAcquire {
     if constexpr (requires { acq_.TryBeforeArm(); }) {
       if (acq_.TryBeforeArm()) return ready_ = true;
     }
-    uint32_t expected;
+    uint32_t expected = 0;
     ready_ = acq_.Arm(&expected);
     if (!ready_) expected_ = expected;
     return ready_;
   }
 
   void await_suspend(std::coroutine_handle<> h) {
-    state_ = new AsyncAcquireState<Acquisition>(acq_, *loop_, deadline_);
+    state_ = new AsyncAcquireState<A>(acq_, *loop_, deadline_);
     state_->resume_on_cancel = resume_on_cancel_;
     state_->set_waiter(h);
     state_->Start(expected_);
@@ -144,12 +167,15 @@ class [[nodiscard]] AsyncAcquire {
     return ready_ ? AsyncWaitStatus::kAcquired : state_->status();
   }
 
+  // The acquisition after the wait (e.g. which primitive WaitAny took).
+  const A& acquisition() const { return state_ ? state_->acquisition() : acq_; }
+
  private:
-  Acquisition acq_;
+  A acq_;
   uring::EventLoop* loop_;
   Deadline deadline_;
   bool resume_on_cancel_;
-  AsyncAcquireState<Acquisition>* state_ = nullptr;
+  AsyncAcquireState<A>* state_ = nullptr;
   bool ready_ = false;
   uint32_t expected_ = 0;
 };
