@@ -111,8 +111,9 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
       }
       continue;
     }
-    RINGLOCK_MISUSE_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
-                       "more than 4M waiters on one mutex");
+    // One more would wrap N to 0 (a lost wakeup): abort, in every build.
+    RINGLOCK_CHECK_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
+                      "more than 4194303 (2^22-1) waiters on one mutex");
     // INV5: never sleep on a value with W set. A W set by a wake that found
     // nobody asleep stays set until a waiter clears it; sleeping on it would
     // let the word come back to exactly that value (a newcomer barges: ABA)

@@ -29,7 +29,8 @@
 //                 not wake another
 //   bits 2-9   S  number of starving waiters (0..255)
 //   bits 10-31 N  number of registered waiters: asleep, or about to sleep, or
-//                 woken and not yet gone (0..4M)
+//                 woken and not yet gone (0..2^22-1: one more waiter, of any
+//                 kind, aborts with a message in every build; never wraps)
 //
 // | state (L,W,S,N)     | meaning                      | transitions                      |
 // |---------------------|------------------------------|----------------------------------|

@@ -17,7 +17,7 @@
 // --------
 //   bits 0-15   P  permits available (0..kMax, kMax <= 65535)
 //   bits 16-31  N  registered waiters: asleep, about to sleep, or woken and
-//                  not yet gone (0..65535)
+//                  not yet gone (0..65535; see Limits below)
 //
 // | state   | meaning                 | transitions                               |
 // |---------|-------------------------|-------------------------------------------|
@@ -38,8 +38,14 @@
 //   INV2  A waiter sleeps only on a word with P=0 (the futex compare enforces
 //         it: a release in between makes its sleep return EAGAIN).
 //
+// Limits: at most 65535 registered waiters (N). One more is refused in every
+// build, never counted (N would wrap to 0 and release() would wake nobody):
+// acquire_async_until / acquire_async_for yield ResourceExhausted; every
+// other wait (acquire, try_acquire_for/until, acquire_async, WaitAny) aborts
+// with "ringlock::Semaphore: misuse: more than 65535 waiters".
+//
 // Misuse (debug builds abort): release() past kMax, a negative release,
-// destroying a semaphore with waiters, more than 65535 waiters.
+// destroying a semaphore with waiters.
 #ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
 #define RINGLOCK_LOCKS_SEMAPHORE_H_
 
@@ -59,12 +65,17 @@ namespace internal {
 
 inline constexpr uint32_t kSemPermitMask = 0xffffu;
 inline constexpr uint32_t kSemWaiterOne = 1u << 16;
+inline constexpr uint32_t kSemMaxWaiters = 0xffffu;
 
 // One waiter's progress through the Semaphore protocol.
 class SemaphoreAcquisition {
  public:
-  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name)
-      : word_(word), scope_(scope), name_(name) {}
+  // `refuse_when_full`: when kSemMaxWaiters are registered, Arm registers
+  // nothing and refused() turns true (for waits that can report it);
+  // otherwise Arm aborts with a message, in every build.
+  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name,
+                       bool refuse_when_full = false)
+      : word_(word), scope_(scope), name_(name), refuse_when_full_(refuse_when_full) {}
 
   const std::atomic<uint32_t>& word() const { return word_; }
   FutexScope scope() const { return scope_; }
@@ -73,11 +84,14 @@ class SemaphoreAcquisition {
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
+  bool refused() const { return refused_; }
 
  private:
   std::atomic<uint32_t>& word_;
   FutexScope scope_;
   const char* name_;
+  bool refuse_when_full_;
+  bool refused_ = false;
 };
 
 bool SemaphoreTryAcquire(std::atomic<uint32_t>& word);
@@ -134,13 +148,14 @@ class BasicSemaphore {
             /*resume_on_cancel=*/false),
         [](AsyncWaitStatus) {});
   }
-  // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded, or
-  // Cancelled (loop destroyed).
+  // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded,
+  // Cancelled (loop destroyed), or ResourceExhausted (65535 waiters are
+  // already registered: the word cannot count another; nothing waited).
   auto acquire_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::SemaphoreAcquisition>(
-            internal::SemaphoreAcquisition(word_, kScope, Name()), loop, deadline,
-            /*resume_on_cancel=*/true),
+            internal::SemaphoreAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true),
+            loop, deadline, /*resume_on_cancel=*/true),
         [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
   }
   template <class Rep, class Period>

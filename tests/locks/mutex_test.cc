@@ -1,5 +1,7 @@
 #include "locks/mutex.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -9,6 +11,8 @@
 #include "gtest/gtest.h"
 #include "locks/wake_batch.h"
 #include "tests/locks/waiter_modes.h"
+#include "uring/event_loop.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -308,6 +312,33 @@ TEST(MutexDeathTest, DestroyingALockedMutexAborts) {
       "ringlock::Mutex: misuse: destroyed while locked");
 }
 #endif
+
+// Regression: one waiter more than N (22 bits) can count wrapped it to 0
+// (debug builds aborted; release builds lost the waiters). Every kind of
+// waiter aborts with a message, in every build.
+TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
+  constexpr uint32_t kFull = Mutex::kWaiterMask | Mutex::kLocked;
+  EXPECT_DEATH(
+      {
+        alarm(10);  // a wrapped count would wait: die otherwise, without the message
+        Mutex mu;
+        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        (void)mu.try_lock_for(milliseconds(10));
+      },
+      "ringlock::Mutex: misuse: more than 4194303 \\(2\\^22-1\\) waiters");
+  EXPECT_DEATH(
+      {
+        alarm(10);
+        auto loop = testing::MakeLoop(testing::LoopKind::kNative);
+        Mutex mu;
+        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        auto timed = [&]() -> uring::Task<void> {
+          (void)co_await mu.lock_async_for(*loop, milliseconds(10));
+        };
+        loop->RunUntilComplete(timed());
+      },
+      "ringlock::Mutex: misuse: more than 4194303");
+}
 
 }  // namespace
 }  // namespace ringlock
