@@ -44,13 +44,15 @@
 // other wait (acquire, try_acquire_for/until, acquire_async, WaitAny) aborts
 // with "ringlock::Semaphore: misuse: more than 65535 waiters".
 //
-// Misuse (debug builds abort): release() past kMax, a negative release,
-// destroying a semaphore with waiters.
+// Misuse (debug builds abort): constructing with desired < 0 or > max()
+// (release builds clamp it into [0, max()]), release() past kMax, a
+// negative release, destroying a semaphore with waiters.
 #ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
 #define RINGLOCK_LOCKS_SEMAPHORE_H_
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -108,7 +110,11 @@ class BasicSemaphore {
  public:
   static constexpr uint32_t max() noexcept { return kMax; }
 
-  constexpr explicit BasicSemaphore(uint32_t initial) noexcept : word_(initial) {}
+  // Precondition (as std::counting_semaphore): 0 <= desired <= max(). Debug
+  // builds abort naming the misuse; release builds clamp into [0, max()]
+  // (a larger value would spill into the waiter count: phantom waiters).
+  constexpr explicit BasicSemaphore(std::ptrdiff_t desired) noexcept
+      : word_(ValidPermits(desired)) {}
   BasicSemaphore(const BasicSemaphore&) = delete;
   BasicSemaphore& operator=(const BasicSemaphore&) = delete;
   ~BasicSemaphore() {
@@ -178,6 +184,14 @@ class BasicSemaphore {
   }
 
  private:
+  static constexpr uint32_t ValidPermits(std::ptrdiff_t desired) {
+    RINGLOCK_MISUSE_IF(desired < 0, Name(), "constructed with a negative number of permits");
+    RINGLOCK_MISUSE_IF(desired > std::ptrdiff_t{kMax}, Name(),
+                       "constructed with more permits than max()");
+    if (desired < 0) return 0;
+    return desired > std::ptrdiff_t{kMax} ? kMax : static_cast<uint32_t>(desired);
+  }
+
   std::atomic<uint32_t> word_;
 };
 

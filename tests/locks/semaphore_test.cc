@@ -274,5 +274,40 @@ TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild
       "ringlock::Semaphore: misuse: more than 65535 waiters");
 }
 
+// ---- The constructor's precondition ---------------------------------------
+
+// Regression: the constructor stored `desired` as the whole word, so
+// CountingSemaphore<1>(5) had 5 permits and Semaphore(70000) had 4464
+// permits and a phantom waiter. Debug builds abort; release builds clamp.
+#ifndef NDEBUG
+TEST(SemaphoreConstructorDeathTest, DesiredOutsideZeroToMaxAborts) {
+  EXPECT_DEATH(BinarySemaphore(5),
+               "ringlock::Semaphore: misuse: constructed with more permits than max\\(\\)");
+  EXPECT_DEATH(Semaphore(70000),
+               "ringlock::Semaphore: misuse: constructed with more permits than max\\(\\)");
+  EXPECT_DEATH(ProcessSharedSemaphore<3>(4),
+               "ringlock::ProcessSharedSemaphore: misuse: constructed with more permits");
+  EXPECT_DEATH(Semaphore(-1),
+               "ringlock::Semaphore: misuse: constructed with a negative number of permits");
+}
+#else
+TEST(SemaphoreConstructorTest, DesiredOutsideZeroToMaxIsClampedNeverSpills) {
+  BinarySemaphore one(5);
+  EXPECT_EQ(one.word().load(), 1u);
+  Semaphore big(70000);
+  EXPECT_EQ(big.word().load(), internal::kSemPermitMask) << "spilled into the waiter count";
+  Semaphore negative(-1);
+  EXPECT_EQ(negative.word().load(), 0u);
+}
+#endif
+
+TEST(SemaphoreConstructorTest, DesiredWithinRangeIsExact) {
+  EXPECT_EQ(BinarySemaphore(0).word().load(), 0u);
+  EXPECT_EQ(BinarySemaphore(1).word().load(), 1u);
+  EXPECT_EQ(Semaphore(65535).word().load(), 65535u);
+  EXPECT_EQ(CountingSemaphore<7>(7).available(), 7u);
+  static_assert(CountingSemaphore<7>::max() == 7);
+}
+
 }  // namespace
 }  // namespace ringlock
