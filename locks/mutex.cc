@@ -49,7 +49,7 @@ void BasicMutex<kScope>::LockSlow() {
 template <FutexScope kScope>
 bool BasicMutex<kScope>::try_lock_until_deadline(Deadline deadline) {
   if (try_lock()) return true;
-  internal::MutexAcquisition<kScope> acq(*this);
+  internal::MutexAcquisition<kScope> acq(*this, /*timed=*/true);
   return internal::BlockOn(acq, deadline);
 }
 
@@ -106,7 +106,7 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     if ((w & (M::kLocked | M::kStarvingMask)) == 0) {
       if (word.compare_exchange_weak(w, w | M::kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
-        TsanMutexAcquired(&mu_);
+        TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
       continue;
@@ -147,7 +147,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         starving_ = false;
-        TsanMutexAcquired(&mu_);
+        TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
       continue;

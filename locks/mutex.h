@@ -135,6 +135,7 @@ class ABSL_LOCKABLE BasicMutex {
   ~BasicMutex() {
     RINGLOCK_MISUSE_IF(word_.load(std::memory_order_relaxed) != 0, Name(),
                        "destroyed while locked or with waiters");
+    internal::TsanMutexDestroyed(this);
   }
 
   // Completes when the caller owns the lock. Acquire ordering. Spins briefly
@@ -152,8 +153,11 @@ class ABSL_LOCKABLE BasicMutex {
 
   // Takes the lock if it is free and no waiter is starving; never waits.
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
-    if (!TryLockImpl()) return false;
-    internal::TsanMutexAcquired(this);
+    if (!TryLockImpl()) {
+      internal::TsanMutexTryLockFailed(this);
+      return false;
+    }
+    internal::TsanMutexAcquired(this, internal::kTsanTryLock);
     return true;
   }
 
@@ -217,7 +221,8 @@ class ABSL_LOCKABLE BasicMutex {
   auto lock_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
-            internal::MutexAcquisition<kScope>(*this), loop, deadline, /*resume_on_cancel=*/true),
+            internal::MutexAcquisition<kScope>(*this, /*timed=*/true), loop, deadline,
+            /*resume_on_cancel=*/true),
         [this](AsyncWaitStatus status) -> absl::StatusOr<std::unique_lock<BasicMutex>> {
           if (status != AsyncWaitStatus::kAcquired) return internal::AsyncWaitError(status, Name());
           return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
@@ -306,7 +311,10 @@ class MutexAcquisition {
   using M = BasicMutex<kScope>;
 
  public:
-  explicit MutexAcquisition(M& mu) : mu_(mu) {}
+  // `timed`: a try_lock_for / try_lock_until / lock_async_until waiter,
+  // annotated for TSAN as a try-lock (see internal/tsan.h).
+  explicit MutexAcquisition(M& mu, bool timed = false)
+      : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0) {}
 
   const std::atomic<uint32_t>& word() const { return mu_.word_; }
   FutexScope scope() const { return kScope; }
@@ -318,7 +326,7 @@ class MutexAcquisition {
   // contended, instead of going to the ring at once.
   bool TryBeforeArm() {
     if (!mu_.TrySetLockedBit() && !mu_.SpinToLock()) return false;
-    TsanMutexAcquired(&mu_);
+    TsanMutexAcquired(&mu_, tsan_flags_);
     return true;
   }
   bool Arm(uint32_t* expected);
@@ -327,6 +335,7 @@ class MutexAcquisition {
 
  private:
   M& mu_;
+  unsigned tsan_flags_;
   int64_t registered_at_ns_ = 0;
   bool starving_ = false;
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "locks/internal/tsan.h"
 #include "locks/wake_batch.h"
 #include "tests/locks/waiter_modes.h"
 #include "uring/event_loop.h"
@@ -338,6 +339,68 @@ TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
         loop->RunUntilComplete(timed());
       },
       "ringlock::Mutex: misuse: more than 4194303");
+}
+
+// ---- TSAN: try-locks are try-locks ---------------------------------------
+
+// Regression: try_lock was annotated as a blocking lock, so std::scoped_lock
+// over two Mutexes taken in opposite orders (lock one, try the other, back
+// off) was reported as a lock-order inversion; std::mutex is clean. Under
+// --config=tsan (halt_on_error=1) a report fails the test.
+TEST(MutexTsanTest, ScopedLockInOppositeOrdersIsNotALockOrderInversion) {
+#ifndef RINGLOCK_TSAN
+  GTEST_SKIP() << "checks ThreadSanitizer's lock-order report: run under --config=tsan";
+#else
+  Mutex a, b;
+  int64_t in_both = 0;  // plain: TSAN checks both locks order it
+  constexpr int kIters = 2000;
+  std::thread t1([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(a, b);
+      ++in_both;
+    }
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(b, a);
+      ++in_both;
+    }
+  });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(in_both, 2 * kIters);
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+#endif
+}
+
+// The timed try-locks too (TSAN treats pthread_mutex_timedlock as a try).
+TEST(MutexTsanTest, TimedTryLocksInOppositeOrdersAreNotALockOrderInversion) {
+#ifndef RINGLOCK_TSAN
+  GTEST_SKIP() << "checks ThreadSanitizer's lock-order report: run under --config=tsan";
+#else
+  Mutex a, b;
+  int64_t in_both = 0;
+  std::atomic<int> got{0};
+  constexpr int kIters = 500;
+  auto run = [&](Mutex& first, Mutex& second) {
+    for (int i = 0; i < kIters; ++i) {
+      std::lock_guard<Mutex> l(first);
+      if (second.try_lock_for(std::chrono::microseconds(200))) {
+        ++in_both;
+        got.fetch_add(1);
+        second.unlock();
+      }
+    }
+  };
+  std::thread t1([&] { run(a, b); });
+  std::thread t2([&] { run(b, a); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(in_both, got.load());
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+#endif
 }
 
 }  // namespace
