@@ -45,7 +45,9 @@
 // ResourceExhausted; every other wait aborts with "ringlock::Event: misuse:
 // more than 2^30-1 waiters".
 //
-// Misuse (debug builds abort): destroying an event with waiters.
+// Misuse (debug builds abort): destroying an event with waiters (including
+// a coroutine armed on another thread's loop, or an orphaned async wait not
+// yet completed: a use-after-free in release builds).
 #ifndef RINGLOCK_LOCKS_EVENT_H_
 #define RINGLOCK_LOCKS_EVENT_H_
 

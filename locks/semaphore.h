@@ -46,7 +46,9 @@
 //
 // Misuse (debug builds abort): constructing with desired < 0 or > max()
 // (release builds clamp it into [0, max()]), release() past kMax, a
-// negative release, destroying a semaphore with waiters.
+// negative release, destroying a semaphore with waiters (including a
+// coroutine armed on another thread's loop, or an orphaned async wait not
+// yet completed: a use-after-free in release builds).
 #ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
 #define RINGLOCK_LOCKS_SEMAPHORE_H_
 
