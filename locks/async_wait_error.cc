@@ -18,6 +18,9 @@ absl::Status AsyncWaitError(AsyncWaitStatus status, const char* primitive) {
     case AsyncWaitStatus::kCancelled:
       return absl::CancelledError(std::string(primitive) +
                                   ": async wait cancelled (event loop destroyed)");
+    case AsyncWaitStatus::kRefused:
+      return absl::ResourceExhaustedError(
+          std::string(primitive) + ": too many waiters (the word's waiter count is full)");
   }
   return absl::InternalError("unreachable");
 }

@@ -47,7 +47,14 @@ bool EventAcquisition::Arm(uint32_t* expected) {
   uint32_t w = word_.load(std::memory_order_acquire);
   for (;;) {
     if (TryTake(false, &w)) return true;
-    RINGLOCK_MISUSE_IF(Waiters(w) == Waiters(~0u), "ringlock::Event", "more than 2^30 waiters");
+    if (Waiters(w) == Waiters(~0u)) {
+      // One more would carry out of the word (N back to 0): refuse it, in every build.
+      if (refuse_when_full_) {
+        refused_ = true;
+        return false;
+      }
+      RINGLOCK_CHECK_IF(true, "ringlock::Event", "more than 2^30-1 waiters");
+    }
     if (word_.compare_exchange_weak(w, w + kEventWaiterOne, std::memory_order_relaxed)) {
       *expected = w + kEventWaiterOne;
       return false;

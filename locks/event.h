@@ -22,6 +22,7 @@
 //   bit 0      S  set
 //   bit 1      A  auto-reset (constant)
 //   bits 2-31  N  registered waiters: asleep, about to, or woken not yet gone
+//                 (0..2^30-1; see Limits below)
 //
 // | state    | meaning                  | transitions                                  |
 // |----------|--------------------------|----------------------------------------------|
@@ -39,8 +40,14 @@
 //         will re-check the word; each set is taken by exactly one waiter.
 //   INV2  A waiter sleeps only on a word with S=0 (the futex compare).
 //
-// Misuse (debug builds abort): destroying an event with waiters, more than
-// 2^30 waiters.
+// Limits: at most 2^30-1 registered waiters (N). One more is refused in every
+// build, never counted: wait_async_until / wait_async_for yield
+// ResourceExhausted; every other wait aborts with "ringlock::Event: misuse:
+// more than 2^30-1 waiters".
+//
+// Misuse (debug builds abort): destroying an event with waiters (including
+// a coroutine armed on another thread's loop, or an orphaned async wait not
+// yet completed: a use-after-free in release builds).
 #ifndef RINGLOCK_LOCKS_EVENT_H_
 #define RINGLOCK_LOCKS_EVENT_H_
 
@@ -67,8 +74,9 @@ inline constexpr uint32_t kEventWaiterOne = 1u << 2;
 // One waiter's progress through the Event protocol.
 class EventAcquisition {
  public:
-  EventAcquisition(std::atomic<uint32_t>& word, FutexScope scope)
-      : word_(word), scope_(scope) {}
+  // `refuse_when_full`: as SemaphoreAcquisition's (for the timed async wait).
+  EventAcquisition(std::atomic<uint32_t>& word, FutexScope scope, bool refuse_when_full = false)
+      : word_(word), scope_(scope), refuse_when_full_(refuse_when_full) {}
 
   const std::atomic<uint32_t>& word() const { return word_; }
   FutexScope scope() const { return scope_; }
@@ -77,6 +85,7 @@ class EventAcquisition {
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
+  bool refused() const { return refused_; }
 
  private:
   // Takes the event if set: for auto-reset clears S. `registered` also
@@ -85,6 +94,8 @@ class EventAcquisition {
 
   std::atomic<uint32_t>& word_;
   FutexScope scope_;
+  bool refuse_when_full_;
+  bool refused_ = false;
 };
 
 bool EventTryWait(std::atomic<uint32_t>& word);
@@ -148,11 +159,13 @@ class BasicEvent {
             /*resume_on_cancel=*/false),
         [](AsyncWaitStatus) {});
   }
-  // Timed: yields absl::Status: OK, DeadlineExceeded, or Cancelled.
+  // Timed: yields absl::Status: OK, DeadlineExceeded, Cancelled, or
+  // ResourceExhausted (the waiter count is full; see Limits).
   auto wait_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::EventAcquisition>(
-            internal::EventAcquisition(word_, kScope), loop, deadline, /*resume_on_cancel=*/true),
+            internal::EventAcquisition(word_, kScope, /*refuse_when_full=*/true), loop, deadline,
+            /*resume_on_cancel=*/true),
         [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
   }
   template <class Rep, class Period>

@@ -23,6 +23,8 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <ratio>
+#include <type_traits>
 
 namespace ringlock {
 
@@ -31,32 +33,77 @@ enum class FutexScope : uint8_t {
   kShared,   // across processes, in shared memory
 };
 
+namespace internal {
+
+// `d` in whole nanoseconds, rounded up (a wait never ends early), saturated
+// to [INT64_MIN, INT64_MAX]: +inf and values too large give INT64_MAX,
+// -inf and values too negative INT64_MIN, NaN gives 0. The arithmetic is
+// exact (128-bit) for integer reps up to 64 bits and long double for
+// floating reps; a chrono cast could overflow (undefined behaviour) instead.
+template <class Rep, class Period>
+constexpr int64_t SaturatingNanos(const std::chrono::duration<Rep, Period>& d) {
+  using R = std::ratio_divide<Period, std::nano>;  // ns per tick, reduced
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  if constexpr (std::is_integral_v<Rep> && sizeof(Rep) <= sizeof(int64_t)) {
+    // |count| <= 2^64 and R::num < 2^63: the product fits in 127 bits.
+    __int128 v = static_cast<__int128>(d.count()) * R::num;
+    if constexpr (R::den != 1) v = v / R::den + (v % R::den > 0 ? 1 : 0);
+    if (v > kMax) return kMax;
+    if (v < kMin) return kMin;
+    return static_cast<int64_t>(v);
+  } else {
+    // Floating reps, and anything else that converts to long double.
+    const long double v = static_cast<long double>(d.count()) * R::num / R::den;
+    if (v != v) return 0;  // NaN
+    if (v >= 0x1p63L) return kMax;
+    if (v <= -0x1p63L) return kMin;
+    const long double up = v > 0 ? __builtin_ceill(v) : v;
+    if (up >= 0x1p63L) return kMax;
+    return static_cast<int64_t>(up);
+  }
+}
+
+}  // namespace internal
+
 // An absolute point on CLOCK_MONOTONIC, or never.
+//
+// Every conversion from std::chrono saturates and never overflows: a
+// duration or time point too far in the future (hours::max(), +inf,
+// time_point::max() of any clock and rep) is Never(); one too far in the
+// past (hours(-3'000'000), -inf, time_point::min()) has already passed;
+// NaN counts as zero (the wait tries once and returns).
 class Deadline {
  public:
   static constexpr Deadline Never() { return Deadline(kNever); }
   static Deadline Now();
   static Deadline After(std::chrono::nanoseconds d);
-  // Any duration type; saturates to Never() instead of overflowing, so
+  // Any duration type, saturating as above, so
   // try_lock_for(std::chrono::hours::max()) waits forever.
   template <class Rep, class Period>
   static Deadline AfterDuration(const std::chrono::duration<Rep, Period>& d) {
-    using Wide = std::chrono::duration<long double, std::nano>;
-    if (std::chrono::duration_cast<Wide>(d).count() >= static_cast<long double>(kNever)) {
-      return Never();
-    }
-    return After(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+    return After(std::chrono::nanoseconds(internal::SaturatingNanos(d)));
   }
   // Converts a time point of any clock by its remaining duration (the
   // standard's own rule for *_until with a non-steady clock).
   template <class Clock, class Duration>
   static Deadline At(const std::chrono::time_point<Clock, Duration>& t) {
+    const int64_t t_ns = internal::SaturatingNanos(t.time_since_epoch());
     if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
       // steady_clock is CLOCK_MONOTONIC on Linux with libstdc++ and libc++.
-      return FromMonotonicNanos(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+      return FromMonotonicNanos(t_ns);
     } else {
-      return AfterDuration(t - Clock::now());
+      // Saturated ends stay saturated: subtracting "now" from a time point
+      // that was clamped would turn max() into a finite wait.
+      if (t_ns == std::numeric_limits<int64_t>::max()) return Never();
+      if (t_ns == std::numeric_limits<int64_t>::min()) return FromMonotonicNanos(0);
+      const int64_t now_ns = internal::SaturatingNanos(Clock::now().time_since_epoch());
+      int64_t left;
+      if (__builtin_sub_overflow(t_ns, now_ns, &left)) {
+        left = t_ns > now_ns ? std::numeric_limits<int64_t>::max()
+                             : std::numeric_limits<int64_t>::min();
+      }
+      return After(std::chrono::nanoseconds(left));
     }
   }
   static constexpr Deadline FromMonotonicNanos(int64_t ns) { return Deadline(ns < 0 ? 0 : ns); }

@@ -49,7 +49,7 @@ void BasicMutex<kScope>::LockSlow() {
 template <FutexScope kScope>
 bool BasicMutex<kScope>::try_lock_until_deadline(Deadline deadline) {
   if (try_lock()) return true;
-  internal::MutexAcquisition<kScope> acq(*this);
+  internal::MutexAcquisition<kScope> acq(*this, /*timed=*/true);
   return internal::BlockOn(acq, deadline);
 }
 
@@ -103,13 +103,14 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     if ((w & (M::kLocked | M::kStarvingMask)) == 0) {
       if (word.compare_exchange_weak(w, w | M::kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
-        TsanMutexAcquired(&mu_);
+        TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
       continue;
     }
-    RINGLOCK_MISUSE_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
-                       "more than 4M waiters on one mutex");
+    // One more would wrap N to 0 (a lost wakeup): abort, in every build.
+    RINGLOCK_CHECK_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
+                      "more than 4194303 (2^22-1) waiters on one mutex");
     // INV5: never sleep on a value with W set. A W set by a wake that found
     // nobody asleep stays set until a waiter clears it; sleeping on it would
     // let the word come back to exactly that value (a newcomer barges: ABA)
@@ -143,7 +144,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         starving_ = false;
-        TsanMutexAcquired(&mu_);
+        TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
       continue;

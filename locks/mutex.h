@@ -29,7 +29,8 @@
 //                 not wake another
 //   bits 2-9   S  number of starving waiters (0..255)
 //   bits 10-31 N  number of registered waiters: asleep, or about to sleep, or
-//                 woken and not yet gone (0..4M)
+//                 woken and not yet gone (0..2^22-1: one more waiter, of any
+//                 kind, aborts with a message in every build; never wraps)
 //
 // | state (L,W,S,N)     | meaning                      | transitions                      |
 // |---------------------|------------------------------|----------------------------------|
@@ -78,7 +79,9 @@
 // waiters, wakes one in its place (INV2): a handoff is never lost.
 //
 // Misuse (debug builds abort with a message): unlock() of an unlocked mutex,
-// destroying a locked mutex or one with waiters, a misaligned word.
+// destroying a locked mutex or one with waiters (including a coroutine armed
+// on another thread's loop, or an orphaned async wait not yet completed: a
+// use-after-free in release builds), a misaligned word.
 // fork(): as std::mutex, only async-signal-safe use in the child; a mutex held
 // by another thread at fork() stays held forever in the child.
 #ifndef RINGLOCK_LOCKS_MUTEX_H_
@@ -134,6 +137,7 @@ class ABSL_LOCKABLE BasicMutex {
   ~BasicMutex() {
     RINGLOCK_MISUSE_IF(word_.load(std::memory_order_relaxed) != 0, Name(),
                        "destroyed while locked or with waiters");
+    internal::TsanMutexDestroyed(this);
   }
 
   // Completes when the caller owns the lock. Acquire ordering. Spins briefly
@@ -151,8 +155,11 @@ class ABSL_LOCKABLE BasicMutex {
 
   // Takes the lock if it is free and no waiter is starving; never waits.
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
-    if (!TryLockImpl()) return false;
-    internal::TsanMutexAcquired(this);
+    if (!TryLockImpl()) {
+      internal::TsanMutexTryLockFailed(this);
+      return false;
+    }
+    internal::TsanMutexAcquired(this, internal::kTsanTryLock);
     return true;
   }
 
@@ -216,7 +223,8 @@ class ABSL_LOCKABLE BasicMutex {
   auto lock_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
-            internal::MutexAcquisition<kScope>(*this), loop, deadline, /*resume_on_cancel=*/true),
+            internal::MutexAcquisition<kScope>(*this, /*timed=*/true), loop, deadline,
+            /*resume_on_cancel=*/true),
         [this](AsyncWaitStatus status) -> absl::StatusOr<std::unique_lock<BasicMutex>> {
           if (status != AsyncWaitStatus::kAcquired) return internal::AsyncWaitError(status, Name());
           return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
@@ -305,7 +313,10 @@ class MutexAcquisition {
   using M = BasicMutex<kScope>;
 
  public:
-  explicit MutexAcquisition(M& mu) : mu_(mu) {}
+  // `timed`: a try_lock_for / try_lock_until / lock_async_until waiter,
+  // annotated for TSAN as a try-lock (see internal/tsan.h).
+  explicit MutexAcquisition(M& mu, bool timed = false)
+      : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0) {}
 
   const std::atomic<uint32_t>& word() const { return mu_.word_; }
   FutexScope scope() const { return kScope; }
@@ -317,7 +328,7 @@ class MutexAcquisition {
   // contended, instead of going to the ring at once.
   bool TryBeforeArm() {
     if (!mu_.TrySetLockedBit() && !mu_.SpinToLock()) return false;
-    TsanMutexAcquired(&mu_);
+    TsanMutexAcquired(&mu_, tsan_flags_);
     return true;
   }
   bool Arm(uint32_t* expected);
@@ -326,6 +337,7 @@ class MutexAcquisition {
 
  private:
   M& mu_;
+  unsigned tsan_flags_;
   int64_t registered_at_ns_ = 0;
   bool starving_ = false;
 };

@@ -42,7 +42,14 @@ bool SemaphoreAcquisition::Arm(uint32_t* expected) {
       }
       continue;
     }
-    RINGLOCK_MISUSE_IF(Waiters(w) == 0xffff, name_, "more than 65535 waiters");
+    if (Waiters(w) == kSemMaxWaiters) {
+      // One more would wrap N to 0: refuse it, in every build.
+      if (refuse_when_full_) {
+        refused_ = true;
+        return false;
+      }
+      RINGLOCK_CHECK_IF(true, name_, "more than 65535 waiters");
+    }
     if (word_.compare_exchange_weak(w, w + kSemWaiterOne, std::memory_order_relaxed)) {
       *expected = w + kSemWaiterOne;
       return false;

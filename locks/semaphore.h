@@ -17,7 +17,7 @@
 // --------
 //   bits 0-15   P  permits available (0..kMax, kMax <= 65535)
 //   bits 16-31  N  registered waiters: asleep, about to sleep, or woken and
-//                  not yet gone (0..65535)
+//                  not yet gone (0..65535; see Limits below)
 //
 // | state   | meaning                 | transitions                               |
 // |---------|-------------------------|-------------------------------------------|
@@ -38,13 +38,23 @@
 //   INV2  A waiter sleeps only on a word with P=0 (the futex compare enforces
 //         it: a release in between makes its sleep return EAGAIN).
 //
-// Misuse (debug builds abort): release() past kMax, a negative release,
-// destroying a semaphore with waiters, more than 65535 waiters.
+// Limits: at most 65535 registered waiters (N). One more is refused in every
+// build, never counted (N would wrap to 0 and release() would wake nobody):
+// acquire_async_until / acquire_async_for yield ResourceExhausted; every
+// other wait (acquire, try_acquire_for/until, acquire_async, WaitAny) aborts
+// with "ringlock::Semaphore: misuse: more than 65535 waiters".
+//
+// Misuse (debug builds abort): constructing with desired < 0 or > max()
+// (release builds clamp it into [0, max()]), release() past kMax, a
+// negative release, destroying a semaphore with waiters (including a
+// coroutine armed on another thread's loop, or an orphaned async wait not
+// yet completed: a use-after-free in release builds).
 #ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
 #define RINGLOCK_LOCKS_SEMAPHORE_H_
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -59,12 +69,17 @@ namespace internal {
 
 inline constexpr uint32_t kSemPermitMask = 0xffffu;
 inline constexpr uint32_t kSemWaiterOne = 1u << 16;
+inline constexpr uint32_t kSemMaxWaiters = 0xffffu;
 
 // One waiter's progress through the Semaphore protocol.
 class SemaphoreAcquisition {
  public:
-  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name)
-      : word_(word), scope_(scope), name_(name) {}
+  // `refuse_when_full`: when kSemMaxWaiters are registered, Arm registers
+  // nothing and refused() turns true (for waits that can report it);
+  // otherwise Arm aborts with a message, in every build.
+  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name,
+                       bool refuse_when_full = false)
+      : word_(word), scope_(scope), name_(name), refuse_when_full_(refuse_when_full) {}
 
   const std::atomic<uint32_t>& word() const { return word_; }
   FutexScope scope() const { return scope_; }
@@ -73,11 +88,14 @@ class SemaphoreAcquisition {
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
+  bool refused() const { return refused_; }
 
  private:
   std::atomic<uint32_t>& word_;
   FutexScope scope_;
   const char* name_;
+  bool refuse_when_full_;
+  bool refused_ = false;
 };
 
 bool SemaphoreTryAcquire(std::atomic<uint32_t>& word);
@@ -94,7 +112,11 @@ class BasicSemaphore {
  public:
   static constexpr uint32_t max() noexcept { return kMax; }
 
-  constexpr explicit BasicSemaphore(uint32_t initial) noexcept : word_(initial) {}
+  // Precondition (as std::counting_semaphore): 0 <= desired <= max(). Debug
+  // builds abort naming the misuse; release builds clamp into [0, max()]
+  // (a larger value would spill into the waiter count: phantom waiters).
+  constexpr explicit BasicSemaphore(std::ptrdiff_t desired) noexcept
+      : word_(ValidPermits(desired)) {}
   BasicSemaphore(const BasicSemaphore&) = delete;
   BasicSemaphore& operator=(const BasicSemaphore&) = delete;
   ~BasicSemaphore() {
@@ -134,13 +156,14 @@ class BasicSemaphore {
             /*resume_on_cancel=*/false),
         [](AsyncWaitStatus) {});
   }
-  // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded, or
-  // Cancelled (loop destroyed).
+  // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded,
+  // Cancelled (loop destroyed), or ResourceExhausted (65535 waiters are
+  // already registered: the word cannot count another; nothing waited).
   auto acquire_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::SemaphoreAcquisition>(
-            internal::SemaphoreAcquisition(word_, kScope, Name()), loop, deadline,
-            /*resume_on_cancel=*/true),
+            internal::SemaphoreAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true),
+            loop, deadline, /*resume_on_cancel=*/true),
         [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
   }
   template <class Rep, class Period>
@@ -163,6 +186,14 @@ class BasicSemaphore {
   }
 
  private:
+  static constexpr uint32_t ValidPermits(std::ptrdiff_t desired) {
+    RINGLOCK_MISUSE_IF(desired < 0, Name(), "constructed with a negative number of permits");
+    RINGLOCK_MISUSE_IF(desired > std::ptrdiff_t{kMax}, Name(),
+                       "constructed with more permits than max()");
+    if (desired < 0) return 0;
+    return desired > std::ptrdiff_t{kMax} ? kMax : static_cast<uint32_t>(desired);
+  }
+
   std::atomic<uint32_t> word_;
 };
 

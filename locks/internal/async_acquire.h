@@ -37,6 +37,7 @@ enum class AsyncWaitStatus : uint8_t {
   kAcquired,   // the lock / permit / event was taken
   kTimedOut,   // the deadline passed first; nothing taken
   kCancelled,  // the loop was destroyed first; nothing taken
+  kRefused,    // the word's waiter count is full; nothing taken, never waited
 };
 
 namespace internal {
@@ -132,7 +133,7 @@ class [[nodiscard]] AsyncAcquire {
   AsyncAcquire(AsyncAcquire&& other) noexcept
       : acq_(std::move(other.acq_)), loop_(other.loop_), deadline_(other.deadline_),
         resume_on_cancel_(other.resume_on_cancel_), state_(std::exchange(other.state_, nullptr)),
-        ready_(other.ready_) {}
+        ready_(other.ready_), refused_(other.refused_) {}
   AsyncAcquire& operator=(AsyncAcquire&&) = delete;
 
   ~AsyncAcquire() {
@@ -152,6 +153,11 @@ class [[nodiscard]] AsyncAcquire {
     }
     uint32_t expected = 0;
     ready_ = acq_.Arm(&expected);
+    // Acquisitions built to refuse a waiter their word cannot count (timed
+    // forms, which can report it) register nothing: resume at once.
+    if constexpr (requires { acq_.refused(); }) {
+      if (!ready_ && acq_.refused()) return refused_ = true;
+    }
     if (!ready_) expected_ = expected;
     return ready_;
   }
@@ -164,6 +170,7 @@ class [[nodiscard]] AsyncAcquire {
   }
 
   AsyncWaitStatus await_resume() const {
+    if (refused_) return AsyncWaitStatus::kRefused;
     return ready_ ? AsyncWaitStatus::kAcquired : state_->status();
   }
 
@@ -177,6 +184,7 @@ class [[nodiscard]] AsyncAcquire {
   bool resume_on_cancel_;
   AsyncAcquireState<A>* state_ = nullptr;
   bool ready_ = false;
+  bool refused_ = false;
   uint32_t expected_ = 0;
 };
 

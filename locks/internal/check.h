@@ -1,6 +1,10 @@
 // Misuse checks. Debug builds (no NDEBUG) abort with a message naming the
 // primitive and the misuse; release builds compile them out. The checks never
 // add state, so a type's layout and ABI do not depend on NDEBUG.
+//
+// RINGLOCK_CHECK_IF is the same check in every build, for limits whose
+// violation would corrupt the word (a field that would wrap): it costs a
+// compare on a slow path only.
 #ifndef RINGLOCK_LOCKS_INTERNAL_CHECK_H_
 #define RINGLOCK_LOCKS_INTERNAL_CHECK_H_
 
@@ -25,6 +29,12 @@ inline constexpr bool kDebugChecks = true;
     if constexpr (::ringlock::internal::kDebugChecks) {                               \
       if (ABSL_PREDICT_FALSE(cond)) ::ringlock::internal::Misuse(primitive, what);   \
     }                                                                                 \
+  } while (0)
+
+// RINGLOCK_CHECK_IF(full, "ringlock::Semaphore", "more than 65535 waiters")
+#define RINGLOCK_CHECK_IF(cond, primitive, what)                                   \
+  do {                                                                             \
+    if (ABSL_PREDICT_FALSE(cond)) ::ringlock::internal::Misuse(primitive, what);   \
   } while (0)
 
 #endif  // RINGLOCK_LOCKS_INTERNAL_CHECK_H_

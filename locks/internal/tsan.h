@@ -6,6 +6,12 @@
 // the kernel (futex(2) or an io_uring FUTEX_WAKE) does the waking. These
 // annotations tell TSAN that a word *is* a mutex, which buys lock-order
 // (deadlock) detection and reports that name the lock. No-ops without TSAN.
+//
+// Try-locks (try_lock, and the timed try_lock_for / try_lock_until /
+// lock_async_until, as TSAN treats pthread_mutex_timedlock) are annotated
+// as try-locks: they cannot deadlock, so they add no lock-order edge, and
+// std::lock / std::scoped_lock over several Mutexes (lock one, try the
+// others) is not reported as a lock-order inversion.
 #ifndef RINGLOCK_LOCKS_INTERNAL_TSAN_H_
 #define RINGLOCK_LOCKS_INTERNAL_TSAN_H_
 
@@ -24,15 +30,28 @@
 namespace ringlock::internal {
 
 #ifdef RINGLOCK_TSAN
+inline constexpr unsigned kTsanTryLock = __tsan_mutex_try_lock;
 inline void TsanMutexPreUnlock(void* m, unsigned flags) { __tsan_mutex_pre_unlock(m, flags); }
 inline void TsanMutexPostUnlock(void* m, unsigned flags) { __tsan_mutex_post_unlock(m, flags); }
-// Where a lock is taken (fast path, spin, or a waiter's protocol step).
-inline void TsanMutexAcquired(void* m) {
-  __tsan_mutex_pre_lock(m, 0);
-  __tsan_mutex_post_lock(m, 0, 0);
+// Where a lock is taken (fast path, spin, or a waiter's protocol step);
+// flags: 0 for a blocking lock, kTsanTryLock for a try-lock.
+inline void TsanMutexAcquired(void* m, unsigned flags = 0) {
+  __tsan_mutex_pre_lock(m, flags);
+  __tsan_mutex_post_lock(m, flags, 0);
 }
+// A try-lock that did not take the lock.
+inline void TsanMutexTryLockFailed(void* m) {
+  __tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
+  __tsan_mutex_post_lock(m, __tsan_mutex_try_lock | __tsan_mutex_try_lock_failed, 0);
+}
+// The mutex's memory is going away: a new mutex at the same address must
+// not inherit its lock-order history.
+inline void TsanMutexDestroyed(void* m) { __tsan_mutex_destroy(m, 0); }
 #else
-inline void TsanMutexAcquired(void*) {}
+inline constexpr unsigned kTsanTryLock = 0;
+inline void TsanMutexAcquired(void*, unsigned = 0) {}
+inline void TsanMutexTryLockFailed(void*) {}
+inline void TsanMutexDestroyed(void*) {}
 inline void TsanMutexPreUnlock(void*, unsigned) {}
 inline void TsanMutexPostUnlock(void*, unsigned) {}
 #endif

@@ -1,13 +1,18 @@
 #include "locks/event.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "locks/wake_batch.h"
 #include "tests/locks/waiter_modes.h"
+#include "uring/event_loop.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -190,6 +195,46 @@ TEST(EventDeathTest, DestroyingWithWaitersAborts) {
       "ringlock::Event: misuse: destroyed with waiters");
 }
 #endif
+
+// ---- The waiter count's limit ---------------------------------------------
+
+// N (bits 2-31) full: 2^30-1 waiters registered.
+constexpr uint32_t kFullWaiters = ~0u & ~(internal::kEventSet | internal::kEventAuto);
+
+class EventWaiterLimitLoopTest : public testing::LoopModeTest {};
+
+// Regression: one waiter more than N can count carried out of the word (N
+// back to 0). The timed async forms refuse it with ResourceExhausted and
+// leave the word alone.
+TEST_P(EventWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) {
+  auto loop = MakeLoop();
+  ASSERT_NE(loop, nullptr);
+  Event ev;
+  ev.mutable_word().store(kFullWaiters);
+  auto timed = [&]() -> uring::Task<absl::Status> {
+    co_return co_await ev.wait_async_for(*loop, std::chrono::seconds(2));
+  };
+  const absl::Status s = loop->RunUntilComplete(timed());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("ringlock::Event"), std::string::npos) << s;
+  EXPECT_EQ(ev.word().load(), kFullWaiters);
+  ev.mutable_word().store(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLoops, EventWaiterLimitLoopTest,
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
+
+// Waits that cannot report it abort, in every build (not only debug).
+TEST(EventWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild) {
+  EXPECT_DEATH(
+      {
+        alarm(10);  // a wrapped count would wait: die otherwise, without the message
+        Event ev;
+        ev.mutable_word().store(kFullWaiters);
+        (void)ev.wait_for(milliseconds(10));
+      },
+      "ringlock::Event: misuse: more than 2\\^30-1 waiters");
+}
 
 }  // namespace
 }  // namespace ringlock

@@ -1,5 +1,7 @@
 #include "locks/mutex.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -7,8 +9,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "locks/internal/tsan.h"
 #include "locks/wake_batch.h"
 #include "tests/locks/waiter_modes.h"
+#include "uring/event_loop.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -308,6 +313,95 @@ TEST(MutexDeathTest, DestroyingALockedMutexAborts) {
       "ringlock::Mutex: misuse: destroyed while locked");
 }
 #endif
+
+// Regression: one waiter more than N (22 bits) can count wrapped it to 0
+// (debug builds aborted; release builds lost the waiters). Every kind of
+// waiter aborts with a message, in every build.
+TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
+  constexpr uint32_t kFull = Mutex::kWaiterMask | Mutex::kLocked;
+  EXPECT_DEATH(
+      {
+        alarm(10);  // a wrapped count would wait: die otherwise, without the message
+        Mutex mu;
+        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        (void)mu.try_lock_for(milliseconds(10));
+      },
+      "ringlock::Mutex: misuse: more than 4194303 \\(2\\^22-1\\) waiters");
+  EXPECT_DEATH(
+      {
+        alarm(10);
+        auto loop = testing::MakeLoop(testing::LoopKind::kNative);
+        Mutex mu;
+        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        auto timed = [&]() -> uring::Task<void> {
+          (void)co_await mu.lock_async_for(*loop, milliseconds(10));
+        };
+        loop->RunUntilComplete(timed());
+      },
+      "ringlock::Mutex: misuse: more than 4194303");
+}
+
+// ---- TSAN: try-locks are try-locks ---------------------------------------
+
+// Regression: try_lock was annotated as a blocking lock, so std::scoped_lock
+// over two Mutexes taken in opposite orders (lock one, try the other, back
+// off) was reported as a lock-order inversion; std::mutex is clean. Under
+// --config=tsan (halt_on_error=1) a report fails the test.
+TEST(MutexTsanTest, ScopedLockInOppositeOrdersIsNotALockOrderInversion) {
+#ifndef RINGLOCK_TSAN
+  GTEST_SKIP() << "checks ThreadSanitizer's lock-order report: run under --config=tsan";
+#else
+  Mutex a, b;
+  int64_t in_both = 0;  // plain: TSAN checks both locks order it
+  constexpr int kIters = 2000;
+  std::thread t1([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(a, b);
+      ++in_both;
+    }
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(b, a);
+      ++in_both;
+    }
+  });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(in_both, 2 * kIters);
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+#endif
+}
+
+// The timed try-locks too (TSAN treats pthread_mutex_timedlock as a try).
+TEST(MutexTsanTest, TimedTryLocksInOppositeOrdersAreNotALockOrderInversion) {
+#ifndef RINGLOCK_TSAN
+  GTEST_SKIP() << "checks ThreadSanitizer's lock-order report: run under --config=tsan";
+#else
+  Mutex a, b;
+  int64_t in_both = 0;
+  std::atomic<int> got{0};
+  constexpr int kIters = 500;
+  auto run = [&](Mutex& first, Mutex& second) {
+    for (int i = 0; i < kIters; ++i) {
+      std::lock_guard<Mutex> l(first);
+      if (second.try_lock_for(std::chrono::microseconds(200))) {
+        ++in_both;
+        got.fetch_add(1);
+        second.unlock();
+      }
+    }
+  };
+  std::thread t1([&] { run(a, b); });
+  std::thread t2([&] { run(b, a); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(in_both, got.load());
+  EXPECT_EQ(a.word().load(), 0u);
+  EXPECT_EQ(b.word().load(), 0u);
+#endif
+}
 
 }  // namespace
 }  // namespace ringlock

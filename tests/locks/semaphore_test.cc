@@ -1,13 +1,19 @@
 #include "locks/semaphore.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "locks/wake_batch.h"
 #include "tests/locks/waiter_modes.h"
+#include "uring/event_loop.h"
+#include "uring/task.h"
 
 namespace ringlock {
 namespace {
@@ -161,6 +167,147 @@ TEST(SemaphoreDeathTest, ReleasePastMaxAborts) {
       "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
 }
 #endif
+
+// ---- The waiter count's limit ---------------------------------------------
+
+constexpr uint32_t kFullWaiters = internal::kSemMaxWaiters * internal::kSemWaiterOne;
+
+// Fails the process with a message instead of hanging (a lost wakeup).
+class ScopedAlarm {
+ public:
+  explicit ScopedAlarm(unsigned seconds) {
+    signal(SIGALRM, [](int) {
+      static const char kMsg[] = "watchdog: semaphore waiters still waiting (lost wakeup)\n";
+      (void)!write(2, kMsg, sizeof(kMsg) - 1);
+      _exit(1);
+    });
+    alarm(seconds);
+  }
+  ~ScopedAlarm() { alarm(0); }
+};
+
+uint32_t WaitersOf(const Semaphore& sem) { return sem.word().load() / internal::kSemWaiterOne; }
+
+uring::Task<void> AcquireAndCount(uring::EventLoop& loop, Semaphore& sem, int& acquired) {
+  co_await sem.acquire_async(loop);
+  ++acquired;
+}
+
+uring::Task<absl::Status> TimedAcquire(uring::EventLoop& loop, Semaphore& sem,
+                                       std::chrono::milliseconds timeout) {
+  co_return co_await sem.acquire_async_for(loop, timeout);
+}
+
+// Regression: the 65,536th async waiter wrapped N to 0 (release(1) then woke
+// nobody; debug builds aborted). It is refused instead, and the 65,535
+// registered waiters are all still served, one per permit. One loop (native
+// io_uring futex waits): the limit is the word's, the same for every mode.
+TEST(SemaphoreWaiterLimitTest, Async65536thWaiterIsRefusedNotWrapped) {
+  ScopedAlarm watchdog(60);
+  auto loop = testing::MakeLoop(testing::LoopKind::kNative);
+  ASSERT_NE(loop, nullptr);
+  Semaphore sem(0);
+  constexpr int kWaiters = static_cast<int>(internal::kSemMaxWaiters);
+  int acquired = 0;
+  for (int i = 0; i < kWaiters; ++i) loop->Spawn(AcquireAndCount(*loop, sem, acquired));
+  loop->RunUntil([&] { return WaitersOf(sem) == internal::kSemMaxWaiters; });
+  ASSERT_EQ(sem.word().load(), kFullWaiters);
+
+  const absl::Status refused = loop->RunUntilComplete(TimedAcquire(*loop, sem, milliseconds(500)));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("ringlock::Semaphore"), std::string::npos) << refused;
+  EXPECT_EQ(sem.word().load(), kFullWaiters) << "the refused waiter touched the word";
+
+  // release(1) reaches exactly one of the registered waiters.
+  sem.release(1);
+  loop->RunUntil([&] { return acquired == 1; });
+  EXPECT_EQ(WaitersOf(sem), internal::kSemMaxWaiters - 1);
+  // With a slot free, a timed waiter registers again (and times out).
+  EXPECT_EQ(loop->RunUntilComplete(TimedAcquire(*loop, sem, milliseconds(1))).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  sem.release(internal::kSemMaxWaiters - 1);
+  loop->RunUntil([&] { return acquired == kWaiters; });
+  EXPECT_EQ(acquired, kWaiters);
+  EXPECT_EQ(sem.word().load(), 0u);
+}
+
+class SemaphoreWaiterLimitLoopTest : public testing::LoopModeTest {};
+
+// Every loop kind: with N full, the timed async forms refuse at once and
+// leave the word alone.
+TEST_P(SemaphoreWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) {
+  auto loop = MakeLoop();
+  ASSERT_NE(loop, nullptr);
+  Semaphore sem(0);
+  sem.mutable_word().store(kFullWaiters);  // as if 65535 waiters were registered
+  const absl::Status s = loop->RunUntilComplete(TimedAcquire(*loop, sem, milliseconds(2000)));
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  auto until = [&]() -> uring::Task<absl::Status> {
+    co_return co_await sem.acquire_async_until(*loop, Deadline::Never());
+  };
+  EXPECT_EQ(loop->RunUntilComplete(until()).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(sem.word().load(), kFullWaiters);
+  sem.mutable_word().store(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLoops, SemaphoreWaiterLimitLoopTest,
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
+
+// Waits that cannot report it abort, in every build (not only debug).
+TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild) {
+  EXPECT_DEATH(
+      {
+        Semaphore sem(0);
+        sem.mutable_word().store(kFullWaiters);
+        (void)sem.try_acquire_for(milliseconds(10));
+      },
+      "ringlock::Semaphore: misuse: more than 65535 waiters");
+  EXPECT_DEATH(
+      {
+        ScopedAlarm watchdog(10);
+        auto loop = testing::MakeLoop(testing::LoopKind::kNative);
+        Semaphore sem(0);
+        sem.mutable_word().store(kFullWaiters);
+        auto untimed = [&]() -> uring::Task<void> { co_await sem.acquire_async(*loop); };
+        loop->RunUntilComplete(untimed());
+      },
+      "ringlock::Semaphore: misuse: more than 65535 waiters");
+}
+
+// ---- The constructor's precondition ---------------------------------------
+
+// Regression: the constructor stored `desired` as the whole word, so
+// CountingSemaphore<1>(5) had 5 permits and Semaphore(70000) had 4464
+// permits and a phantom waiter. Debug builds abort; release builds clamp.
+#ifndef NDEBUG
+TEST(SemaphoreConstructorDeathTest, DesiredOutsideZeroToMaxAborts) {
+  EXPECT_DEATH(BinarySemaphore(5),
+               "ringlock::Semaphore: misuse: constructed with more permits than max\\(\\)");
+  EXPECT_DEATH(Semaphore(70000),
+               "ringlock::Semaphore: misuse: constructed with more permits than max\\(\\)");
+  EXPECT_DEATH(ProcessSharedSemaphore<3>(4),
+               "ringlock::ProcessSharedSemaphore: misuse: constructed with more permits");
+  EXPECT_DEATH(Semaphore(-1),
+               "ringlock::Semaphore: misuse: constructed with a negative number of permits");
+}
+#else
+TEST(SemaphoreConstructorTest, DesiredOutsideZeroToMaxIsClampedNeverSpills) {
+  BinarySemaphore one(5);
+  EXPECT_EQ(one.word().load(), 1u);
+  Semaphore big(70000);
+  EXPECT_EQ(big.word().load(), internal::kSemPermitMask) << "spilled into the waiter count";
+  Semaphore negative(-1);
+  EXPECT_EQ(negative.word().load(), 0u);
+}
+#endif
+
+TEST(SemaphoreConstructorTest, DesiredWithinRangeIsExact) {
+  EXPECT_EQ(BinarySemaphore(0).word().load(), 0u);
+  EXPECT_EQ(BinarySemaphore(1).word().load(), 1u);
+  EXPECT_EQ(Semaphore(65535).word().load(), 65535u);
+  EXPECT_EQ(CountingSemaphore<7>(7).available(), 7u);
+  static_assert(CountingSemaphore<7>::max() == 7);
+}
 
 }  // namespace
 }  // namespace ringlock
