@@ -195,14 +195,16 @@ struct CondVarSubject {
   Task<bool> AsyncFor(EventLoop& loop, D d) {
     std::unique_lock<Mutex> l = co_await mu.lock_async(loop);
     while (!flag) {
-      if (co_await cv.wait_async_for(l, loop, d) == std::cv_status::timeout) co_return flag;
+      const absl::StatusOr<std::cv_status> r = co_await cv.wait_async_for(l, loop, d);
+      if (!r.ok() || *r == std::cv_status::timeout) co_return flag;
     }
     co_return true;
   }
   Task<bool> AsyncUntil(EventLoop& loop, Deadline d) {
     std::unique_lock<Mutex> l = co_await mu.lock_async(loop);
     while (!flag) {
-      if (co_await cv.wait_async_until(l, loop, d) == std::cv_status::timeout) co_return flag;
+      const absl::StatusOr<std::cv_status> r = co_await cv.wait_async_until(l, loop, d);
+      if (!r.ok() || *r == std::cv_status::timeout) co_return flag;
     }
     co_return true;
   }
