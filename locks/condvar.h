@@ -5,7 +5,7 @@
 // wait_for / wait_until, notify_one / notify_all. notify_*() with nobody
 // waiting makes no syscall. Waiters sleep in futex(2), in their thread's
 // EventLoop (ring-blocking), or as coroutines (`co_await cv.wait_async(...)`,
-// locks/async.h), all on the protocol below. ProcessSharedCondVar works with
+// wait_async below), all on the protocol below. ProcessSharedCondVar works with
 // a ProcessSharedMutex in MAP_SHARED memory.
 //
 // Semantics as std::condition_variable: wait() atomically releases the lock

@@ -14,9 +14,9 @@ namespace {
 // as a waiter is registered (WebKit's rule: spin only while nobody is
 // parked): under sustained contention a spinner only fights the running
 // holder for the cache line. Measured with bench/mutex_bench (short critical
-// section, 2-vCPU VM, 3 interleaved repetitions each, 2026-11-27): spinning
-// regardless of parked waiters gave 24.3 / 24.4 / 24.9 Mops/s at 2 / 4 / 8
-// threads, this rule 22.9 / 28.4 / 38.5.
+// section, 2-vCPU VM, 3 interleaved repetitions each, 2026-11-27, before the
+// INV5 change): spinning regardless of parked waiters gave 24.3 / 24.4 / 24.9
+// Mops/s at 2 / 4 / 8 threads, this rule 22.9 / 28.4 / 38.5.
 constexpr int kSpinLimit = 100;
 
 }  // namespace

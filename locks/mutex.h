@@ -7,7 +7,7 @@
 //   * in futex(2) (any thread),
 //   * in the thread's io_uring EventLoop, which keeps completing the thread's
 //     other I/O while it waits (ring-blocking; see locks/ring_wait_backend.h),
-//   * as a coroutine: `co_await mu.lock_async(loop)` (locks/async_mutex.h).
+//   * as a coroutine: `co_await mu.lock_async(loop)` (below).
 // ProcessSharedMutex is the same lock for MAP_SHARED memory between processes.
 //
 // Fairness: unfair by default (a running thread may barge ahead of sleeping

@@ -10,7 +10,7 @@
 // once with futex_waitv(2) (Linux 5.16+), or, on a thread that runs an
 // EventLoop, with one IORING_OP_FUTEX_WAITV (Linux 6.7+) while the loop keeps
 // dispatching its other completions. Coroutines use WaitAnyAsync
-// (locks/async.h).
+// (below).
 //
 // Completes when: one primitive was taken (returns its index), or the
 // deadline passed (returns -1; nothing taken). When several are ready the

@@ -9,7 +9,7 @@
 //     FUTEX_WAIT SQE and keeps dispatching its other completions until that
 //     one arrives.
 // Async (coroutine) waiters do not block a thread and use no backend: they
-// drive the same protocol objects from completions (locks/async.h).
+// drive the same protocol objects from completions (internal/async_acquire.h).
 //
 // Wakes: WakeWord() below is the one way a protocol wakes, whatever the
 // waiter kinds and whether the thread has a WakeBatch open.
