@@ -53,7 +53,7 @@ BackendWaitResult RingWaitBackend::Wait(const std::atomic<uint32_t>& word, uint3
                                         WaitLeaver& leaver) {
   BlockingOp<uring::FutexWaitOp> op(*loop_, leaver);
   op.set_wait_mask(bitset);
-  loop_->StartFutexWait(&op, &word, expected, Futex2Flags(scope), ToAbslDeadline(deadline));
+  loop_->StartFutexWait(&op, &word, expected, Futex2Flags(scope), deadline);
   loop_->RunUntil([&] { return op.done; });
   return op.left ? BackendWaitResult::kLeft : ToResult(op.res);
 }
@@ -66,7 +66,7 @@ BackendWaitResult RingWaitBackend::WaitAny(const futex::WaitvEntry* entries, int
                                  Futex2Flags(entries[i].scope));
   }
   BlockingOp<uring::FutexWaitvOp> op(*loop_, leaver);
-  loop_->StartFutexWaitv(&op, v, ToAbslDeadline(deadline));
+  loop_->StartFutexWaitv(&op, v, deadline);
   loop_->RunUntil([&] { return op.done; });
   *index = -1;
   if (op.left) return BackendWaitResult::kLeft;

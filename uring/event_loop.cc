@@ -105,21 +105,6 @@ absl::Status ValidateOptions(const EventLoopOptions& o) {
   return absl::OkStatus();
 }
 
-int64_t MonoNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-// absl::Time (realtime-based) -> absolute CLOCK_MONOTONIC nanoseconds, so a
-// wall-clock step after the call does not move the deadline.
-int64_t ToMonoNs(absl::Time deadline) {
-  absl::Duration left = deadline - absl::Now();
-  if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
-  if (left > absl::Hours(24 * 365 * 100)) return internal::FutexFallback::kNoDeadline;
-  return MonoNowNs() + absl::ToInt64Nanoseconds(left);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
@@ -485,7 +470,7 @@ void EventLoop::CancelSync(Operation* op) {
 void EventLoop::StartFutexWait(FutexWaitOp* op,
                                const std::atomic<uint32_t>* word,
                                uint32_t expected, uint32_t futex2_flags,
-                               std::optional<absl::Time> deadline) {
+                               Deadline deadline) {
   FutexWaitv e = MakeFutexWaitv(word, expected, futex2_flags);
   StartFutex(op, /*waitv=*/false, absl::MakeConstSpan(&e, 1), futex2_flags,
              deadline);
@@ -493,7 +478,7 @@ void EventLoop::StartFutexWait(FutexWaitOp* op,
 
 void EventLoop::StartFutexWaitv(FutexWaitvOp* op,
                                 absl::Span<const FutexWaitv> entries,
-                                std::optional<absl::Time> deadline) {
+                                Deadline deadline) {
   op->entries_.assign(entries.begin(), entries.end());
   for (FutexWaitv& e : op->entries_) {
     if ((e.flags & kFutex2SizeMask) == 0) e.flags |= kFutex2SizeU32;
@@ -504,19 +489,19 @@ void EventLoop::StartFutexWaitv(FutexWaitvOp* op,
 void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
                            absl::Span<const FutexWaitv> entries,
                            uint32_t single_flags,
-                           std::optional<absl::Time> deadline) {
+                           Deadline deadline) {
   CheckOwner();
   EnsurePrivateFutexHash();  // One relaxed load after the first call.
   Track(op);
   op->kind_ = Operation::Kind::kFutexWait;
-  op->has_deadline_ = deadline.has_value();
+  op->has_deadline_ = !deadline.is_never();
   op->fallback_ = !native_;
   if (entries.empty() || entries.size() > kFutexWaitvMax) {
     CompleteLater(op, -EINVAL);
     return;
   }
-  int64_t mono = deadline ? ToMonoNs(*deadline)
-                          : internal::FutexFallback::kNoDeadline;
+  const int64_t mono = deadline.is_never() ? internal::FutexFallback::kNoDeadline
+                                           : deadline.monotonic_nanos();
   if (destroying_) {
     RefuseWhileDestroying(op);
     return;
@@ -530,7 +515,7 @@ void EventLoop::StartFutex(FutexWaitOp* op, bool waitv,
     fallback_->Add(op, entries, waitv, mono);
     return;
   }
-  const bool linked = deadline && mono != internal::FutexFallback::kNoDeadline;
+  const bool linked = !deadline.is_never();
   op->has_deadline_ = linked;
   // A link must not be split across submissions: room for both SQEs now
   // (Create guarantees the SQ holds at least 2).

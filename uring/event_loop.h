@@ -82,6 +82,7 @@
 #include "absl/types/span.h"
 #include "uring/futex_op.h"
 #include "uring/futex_sqe.h"
+#include "uring/sys/futex.h"
 #include "uring/internal/sqe_emulator.h"
 #include "uring/operation.h"
 #include "uring/ring.h"
@@ -202,10 +203,10 @@ class EventLoop {
   //                               (armed at the end of the current step; a
   //                               caller re-checks its word for 0 or -EAGAIN)
   //                  -ETIMEDOUT   `deadline` passed (native: IOSQE_IO_LINK +
-  //                               IORING_OP_LINK_TIMEOUT, absolute
-  //                               CLOCK_MONOTONIC, converted from absl::Time
-  //                               at this call; the timeout's own CQE is
-  //                               consumed by the loop)
+  //                               IORING_OP_LINK_TIMEOUT on the
+  //                               deadline's absolute CLOCK_MONOTONIC time,
+  //                               the same clock as the futex(2) paths; the
+  //                               timeout's own CQE is consumed by the loop)
   //                  -ECANCELED   CancelFutexWait / Cancel won the race, or
   //                               the loop is being destroyed
   //   `futex2_flags`: FUTEX2_* (kFutex2Private for process-private words;
@@ -223,13 +224,13 @@ class EventLoop {
   //   `op` must stay alive until Complete runs.
   void StartFutexWait(FutexWaitOp* op, const std::atomic<uint32_t>* word,
                       uint32_t expected, uint32_t futex2_flags,
-                      std::optional<absl::Time> deadline = std::nullopt);
+                      Deadline deadline = Deadline::Never());
 
   // Waits for the first of `entries` (1..kFutexWaitvMax; copied into `op`).
   // Completes with the index of the entry woken, -EAGAIN (some entry's word
   // differed when armed), -ETIMEDOUT, -ECANCELED, as StartFutexWait.
   void StartFutexWaitv(FutexWaitvOp* op, absl::Span<const FutexWaitv> entries,
-                       std::optional<absl::Time> deadline = std::nullopt);
+                       Deadline deadline = Deadline::Never());
 
   // Cancels a futex wait; same contract as Cancel (a wake that won keeps
   // res 0 / the index).
@@ -348,7 +349,7 @@ class EventLoop {
   void RefuseWhileDestroying(Operation* op);
   void StartFutex(FutexWaitOp* op, bool waitv,
                   absl::Span<const FutexWaitv> entries, uint32_t single_flags,
-                  std::optional<absl::Time> deadline);
+                  Deadline deadline);
   void CompleteLater(Operation* op, int32_t res);
   // Debug builds: aborts if called off the owner thread (the ring is
   // IORING_SETUP_SINGLE_ISSUER; the kernel would reject it with -EEXIST),

@@ -32,7 +32,7 @@ struct FutexAwaitState final : ResumingOp<FutexWaitvOp> {};
 class [[nodiscard]] FutexAwaiter {
  public:
   FutexAwaiter(EventLoop& loop, std::vector<FutexWaitv> entries, bool any,
-               std::optional<absl::Time> deadline)
+               Deadline deadline)
       : loop_(&loop), entries_(std::move(entries)), any_(any),
         deadline_(deadline) {}
   FutexAwaiter(FutexAwaiter&&) = default;
@@ -64,21 +64,21 @@ class [[nodiscard]] FutexAwaiter {
   EventLoop* loop_;
   std::vector<FutexWaitv> entries_;
   bool any_;
-  std::optional<absl::Time> deadline_;
+  Deadline deadline_;
   std::unique_ptr<internal::FutexAwaitState> state_;
 };
 
 inline FutexAwaiter WaitFutex(EventLoop& loop,
                               const std::atomic<uint32_t>* word,
                               uint32_t expected, uint32_t futex2_flags,
-                              std::optional<absl::Time> deadline = std::nullopt) {
+                              Deadline deadline = Deadline::Never()) {
   return FutexAwaiter(loop, {MakeFutexWaitv(word, expected, futex2_flags)},
                       /*any=*/false, deadline);
 }
 
 inline FutexAwaiter WaitFutexAny(
     EventLoop& loop, absl::Span<const FutexWaitv> entries,
-    std::optional<absl::Time> deadline = std::nullopt) {
+    Deadline deadline = Deadline::Never()) {
   return FutexAwaiter(loop, {entries.begin(), entries.end()}, /*any=*/true,
                       deadline);
 }

@@ -45,6 +45,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "uring/sys/futex.h"
+
 namespace ringlock::uring {
 
 // io_uring opcodes (include/uapi/linux/io_uring.h, Linux 6.7).
@@ -52,28 +54,17 @@ inline constexpr uint8_t kOpFutexWait = 51;
 inline constexpr uint8_t kOpFutexWake = 52;
 inline constexpr uint8_t kOpFutexWaitv = 53;
 
-// FUTEX2_* flags (include/uapi/linux/futex.h). For io_uring FUTEX_WAIT/WAKE
-// they go in sqe->fd; for futex_waitv entries, in FutexWaitv::flags.
-inline constexpr uint32_t kFutex2SizeU32 = 0x02;   // FUTEX2_SIZE_U32
-inline constexpr uint32_t kFutex2SizeMask = 0x03;  // FUTEX2_SIZE_MASK
-inline constexpr uint32_t kFutex2Private = 128;    // FUTEX2_PRIVATE
-inline constexpr uint64_t kFutexBitsetMatchAny = 0xffffffff;
+// The FUTEX2_* flags and struct futex_waitv have one definition, in the
+// futex vocabulary (uring/sys/futex.h); these are their names here.
+inline constexpr uint32_t kFutex2SizeU32 = futex::kFutex2SizeU32;
+inline constexpr uint32_t kFutex2SizeMask = futex::kFutex2SizeMask;
+inline constexpr uint32_t kFutex2Private = futex::kFutex2Private;
+inline constexpr uint64_t kFutexBitsetMatchAny = futex::kMatchAny;
 
 // Maximum entries of one FUTEX_WAITV / futex_waitv(2) (FUTEX_WAITV_MAX).
-inline constexpr uint32_t kFutexWaitvMax = 128;
+inline constexpr uint32_t kFutexWaitvMax = futex::kWaitvMax;
 
-// Layout-identical to the kernel's struct futex_waitv.
-struct FutexWaitv {
-  uint64_t val;       // expected value (zero-extended)
-  uint64_t uaddr;     // address of the futex word
-  uint32_t flags;     // FUTEX2_* flags; the size bits must say U32
-  uint32_t reserved;  // must be 0
-};
-static_assert(sizeof(FutexWaitv) == 24);
-static_assert(offsetof(FutexWaitv, val) == 0);
-static_assert(offsetof(FutexWaitv, uaddr) == 8);
-static_assert(offsetof(FutexWaitv, flags) == 16);
-static_assert(offsetof(FutexWaitv, reserved) == 20);
+using FutexWaitv = futex::KernelWaitv;
 static_assert(sizeof(std::atomic<uint32_t>) == 4 &&
               alignof(std::atomic<uint32_t>) == 4);
 

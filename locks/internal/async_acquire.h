@@ -61,11 +61,11 @@ class AsyncAcquireState final : public AsyncWaitOpFor<A> {
       for (const futex::WaitvEntry& e : entries) {
         waitv_.push_back(uring::MakeFutexWaitv(e.word, e.expected, Futex2Flags(e.scope)));
       }
-      loop_.StartFutexWaitv(this, waitv_, ToAbslDeadline(deadline_));
+      loop_.StartFutexWaitv(this, waitv_, deadline_);
     } else {
       this->set_wait_mask(acq_.bitset());
       loop_.StartFutexWait(this, &acq_.word(), expected, Futex2Flags(acq_.scope()),
-                           ToAbslDeadline(deadline_));
+                           deadline_);
     }
   }
 

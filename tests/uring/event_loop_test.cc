@@ -26,6 +26,13 @@
 namespace ringlock::uring {
 namespace {
 
+// The loop takes monotonic Deadlines; these tests compute absl::Time.
+Deadline DeadlineAt(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return Deadline::Never();
+  if (t == absl::InfinitePast()) return Deadline::FromMonotonicNanos(0);
+  return Deadline::After(std::chrono::nanoseconds(absl::ToInt64Nanoseconds(t - absl::Now())));
+}
+
 constexpr uint32_t kPriv = kFutex2Private;
 
 long FutexWake(const std::atomic<uint32_t>* w, int n) {
@@ -125,7 +132,7 @@ TEST_P(EventLoopTest, CurrentIsTheCreatingThreadsLoop) {
 TEST_P(EventLoopTest, FutexWaitWokenByFutexSyscall) {
   std::atomic<uint32_t> word{0};
   RecordingWait op;
-  loop_->StartFutexWait(&op, &word, 0, kPriv, std::nullopt);
+  loop_->StartFutexWait(&op, &word, 0, kPriv, Deadline::Never());
   loop_->FlushWakes();
   std::atomic<bool> stop{false};
   {
@@ -150,7 +157,7 @@ TEST_P(EventLoopTest, FutexWaitDeadlineIsEtimedout) {
   std::atomic<uint32_t> word{0};
   RecordingWait op;
   absl::Time start = absl::Now();
-  loop_->StartFutexWait(&op, &word, 0, kPriv, start + absl::Milliseconds(30));
+  loop_->StartFutexWait(&op, &word, 0, kPriv, DeadlineAt(start + absl::Milliseconds(30)));
   loop_->RunUntil([&] { return op.done(); });
   EXPECT_EQ(op.res, -ETIMEDOUT);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(25));
@@ -164,8 +171,8 @@ TEST_P(EventLoopTest, FutexWaitDeadlineIsEtimedout) {
 TEST_P(EventLoopTest, FutexWaitDeadlineExtremes) {
   std::atomic<uint32_t> word{0};
   RecordingWait past, forever;
-  loop_->StartFutexWait(&past, &word, 0, kPriv, absl::InfinitePast());
-  loop_->StartFutexWait(&forever, &word, 0, kPriv, absl::InfiniteFuture());
+  loop_->StartFutexWait(&past, &word, 0, kPriv, DeadlineAt(absl::InfinitePast()));
+  loop_->StartFutexWait(&forever, &word, 0, kPriv, DeadlineAt(absl::InfiniteFuture()));
   loop_->RunUntil([&] { return past.done(); });
   EXPECT_EQ(past.res, -ETIMEDOUT);
   loop_->Cancel(&forever);
@@ -176,7 +183,7 @@ TEST_P(EventLoopTest, FutexWaitDeadlineExtremes) {
 TEST_P(EventLoopTest, FutexWaitWokenBeforeDeadline) {
   std::atomic<uint32_t> word{0};
   RecordingWait op;
-  loop_->StartFutexWait(&op, &word, 0, kPriv, absl::Now() + absl::Seconds(30));
+  loop_->StartFutexWait(&op, &word, 0, kPriv, DeadlineAt(absl::Now() + absl::Seconds(30)));
   loop_->FlushWakes();
   std::atomic<bool> stop{false};
   {
@@ -191,7 +198,7 @@ TEST_P(EventLoopTest, CancelIsEcanceled) {
   std::atomic<uint32_t> word{0};
   RecordingWait armed, unflushed, timed;
   loop_->StartFutexWait(&armed, &word, 0, kPriv);
-  loop_->StartFutexWait(&timed, &word, 0, kPriv, absl::Now() + absl::Seconds(30));
+  loop_->StartFutexWait(&timed, &word, 0, kPriv, DeadlineAt(absl::Now() + absl::Seconds(30)));
   loop_->FlushWakes();
   loop_->StartFutexWait(&unflushed, &word, 0, kPriv);
   loop_->CancelFutexWait(&armed);
@@ -265,7 +272,7 @@ TEST_P(EventLoopTest, WaitvReportsIndex) {
   FutexWaitv v[3];
   for (int i = 0; i < 3; ++i) v[i] = MakeFutexWaitv(&words[i], 0, kPriv);
   RecordingWaitv op;
-  loop_->StartFutexWaitv(&op, v, std::nullopt);
+  loop_->StartFutexWaitv(&op, v, Deadline::Never());
   loop_->FlushWakes();
   std::atomic<bool> stop{false};
   {
@@ -281,10 +288,10 @@ TEST_P(EventLoopTest, WaitvMismatchTimeoutCancel) {
   FutexWaitv v[2] = {MakeFutexWaitv(&words[0], 0, kPriv),
                      MakeFutexWaitv(&words[1], 0, kPriv)};
   RecordingWaitv mismatch, timed, cancelled;
-  loop_->StartFutexWaitv(&mismatch, v, std::nullopt);
+  loop_->StartFutexWaitv(&mismatch, v, Deadline::Never());
   loop_->StartFutexWaitv(&timed, absl::MakeConstSpan(v, 1),
-                         absl::Now() + absl::Milliseconds(20));
-  loop_->StartFutexWaitv(&cancelled, absl::MakeConstSpan(v, 1), std::nullopt);
+                         DeadlineAt(absl::Now() + absl::Milliseconds(20)));
+  loop_->StartFutexWaitv(&cancelled, absl::MakeConstSpan(v, 1), Deadline::Never());
   loop_->FlushWakes();
   loop_->Cancel(&cancelled);
   loop_->RunUntil([&] { return mismatch.done() && timed.done() && cancelled.done(); });
@@ -460,8 +467,8 @@ TEST_P(EventLoopTest, DestructionCancelsPendingOperations) {
   std::vector<int32_t> results;
   for (int i = 0; i < 10; ++i) {
     loop_->StartFutexWait(new SelfDeletingWait(&results), &word, 0, kPriv,
-                          i % 2 ? std::optional(absl::Now() + absl::Hours(1))
-                                : std::nullopt);
+                          i % 2 ? DeadlineAt(absl::Now() + absl::Hours(1))
+                                : Deadline::Never());
   }
   for (int i = 0; i < 5; ++i) {
     auto* op = new SelfDeletingOp(&results);
@@ -505,7 +512,7 @@ TEST_P(EventLoopTest, TimedWaitWithTheSmallestSubmissionQueueTimesOut) {
   RecordingWait waits[5];
   const absl::Time start = absl::Now();
   for (RecordingWait& w : waits) {  // more pairs than the SQ holds, in one step
-    loop_->StartFutexWait(&w, &word, 0, kPriv, start + absl::Milliseconds(20));
+    loop_->StartFutexWait(&w, &word, 0, kPriv, DeadlineAt(start + absl::Milliseconds(20)));
   }
   loop_->RunUntil([&] {
     for (RecordingWait& w : waits) {
@@ -528,7 +535,7 @@ struct TimedWait : FutexWaitOp {
   absl::Time* first_end = nullptr;  // set by the first wait to end
   int32_t res = 1;
   int ends = 0;
-  void Start() { loop->StartFutexWait(this, word, 0, kFutex2Private, deadline); }
+  void Start() { loop->StartFutexWait(this, word, 0, kFutex2Private, DeadlineAt(deadline)); }
   void Complete(int32_t r) override {
     if (r == 0) {
       Start();

@@ -236,7 +236,7 @@ TEST_P(TaskIoTest, FutexAwaitables) {
     int woken = co_await WaitFutex(loop, w, 0, kFutex2Private);
     std::atomic<uint32_t> idle{0};
     int timed = co_await WaitFutex(loop, &idle, 0, kFutex2Private,
-                                   absl::Now() + absl::Milliseconds(10));
+                                   Deadline::After(std::chrono::milliseconds(10)));
     FutexWaitv v[2] = {MakeFutexWaitv(&idle, 0, kFutex2Private),
                        MakeFutexWaitv(w, 0, kFutex2Private)};
     int index = co_await WaitFutexAny(loop, v);

@@ -12,14 +12,9 @@
 namespace ringlock::uring::internal {
 namespace {
 
-constexpr long kSysFutexWaitv = 449;  // x86_64, arm64, generic: Linux 5.16
 constexpr int64_t kOverflowPollNs = 1'000'000;  // see header: > 127 words
 
-int64_t MonoNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+int64_t MonoNowNs() { return Deadline::NowNanos(); }
 
 uint32_t LoadWord(const FutexWaitv& e) {
   return reinterpret_cast<const std::atomic<uint32_t>*>(e.uaddr)->load(
@@ -28,21 +23,7 @@ uint32_t LoadWord(const FutexWaitv& e) {
 
 }  // namespace
 
-long FutexWaitvSyscall(FutexWaitv* v, uint32_t n, int64_t abs_mono_ns) {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (abs_mono_ns >= 0) {
-    ts.tv_sec = abs_mono_ns / 1'000'000'000;
-    ts.tv_nsec = abs_mono_ns % 1'000'000'000;
-    tsp = &ts;
-  }
-  return syscall(kSysFutexWaitv, v, n, 0, tsp, CLOCK_MONOTONIC);
-}
-
-bool FutexFallback::Available() {
-  // No entries: EINVAL where the syscall exists, ENOSYS where it does not.
-  return !(FutexWaitvSyscall(nullptr, 0, -1) < 0 && errno == ENOSYS);
-}
+bool FutexFallback::Available() { return futex::WaitvSupported(); }
 
 FutexFallback::FutexFallback(absl::AnyInvocable<void()> notify)
     : notify_(std::move(notify)) {}
@@ -169,8 +150,10 @@ void FutexFallback::Run() {
     }
     if (truncated) deadline = std::min(deadline, now + kOverflowPollNs);
     mu_.unlock();
-    long r = FutexWaitvSyscall(vec.data(), static_cast<uint32_t>(vec.size()),
-                               deadline == kNoDeadline ? -1 : deadline);
+    long r = futex::WaitvSyscall(vec.data(), static_cast<uint32_t>(vec.size()),
+                                 deadline == kNoDeadline
+                                     ? Deadline::Never()
+                                     : Deadline::FromMonotonicNanos(deadline));
     const int err = r < 0 ? errno : 0;
     mu_.lock();
     if (r > 0 && static_cast<size_t>(r) < where.size()) {

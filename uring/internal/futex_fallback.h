@@ -40,9 +40,6 @@
 
 namespace ringlock::uring::internal {
 
-// futex_waitv(2): index woken, or -1 with errno.
-long FutexWaitvSyscall(FutexWaitv* v, uint32_t n, int64_t abs_mono_ns_or_neg);
-
 class FutexFallback {
  public:
   static constexpr int64_t kNoDeadline = INT64_MAX;

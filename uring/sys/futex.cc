@@ -1,4 +1,4 @@
-#include "locks/futex.h"
+#include "uring/sys/futex.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -16,18 +16,6 @@ namespace {
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449  // Linux 5.16, same number on every architecture
 #endif
-
-// struct futex_waitv and its flags as in the kernel's uapi (Linux 5.16);
-// Debian 12's headers predate them.
-struct KernelFutexWaitv {
-  uint64_t val;
-  uint64_t uaddr;
-  uint32_t flags;
-  uint32_t reserved;
-};
-static_assert(sizeof(KernelFutexWaitv) == 24);
-constexpr uint32_t kFutex2SizeU32 = 0x02;
-constexpr uint32_t kFutex2Private = 128;
 
 [[noreturn]] void Die(const char* call, int err) {
   std::fprintf(stderr, "ringlock: %s failed: %s (errno %d)\n", call, std::strerror(err), err);
@@ -63,6 +51,8 @@ uint32_t* Addr(const std::atomic<uint32_t>& word) {
 }  // namespace
 
 Deadline Deadline::Now() { return Deadline(MonotonicNow()); }
+
+int64_t Deadline::NowNanos() { return MonotonicNow(); }
 
 Deadline Deadline::After(std::chrono::nanoseconds d) {
   const int64_t now = MonotonicNow();
@@ -117,21 +107,15 @@ WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
                  kWaitvMax);
     std::abort();
   }
-  KernelFutexWaitv v[kWaitvMax];
+  KernelWaitv v[kWaitvMax];
   for (int i = 0; i < count; ++i) {
     v[i].val = entries[i].expected;
     v[i].uaddr = reinterpret_cast<uintptr_t>(Addr(*entries[i].word));
-    v[i].flags = kFutex2SizeU32 | (entries[i].scope == FutexScope::kPrivate ? kFutex2Private : 0);
+    v[i].flags = Futex2Flags(entries[i].scope);
     v[i].reserved = 0;
   }
-  timespec ts;
-  const timespec* tsp = nullptr;
-  if (!deadline.is_never()) {
-    ts = ToTimespec(deadline.monotonic_nanos());
-    tsp = &ts;
-  }
   for (;;) {
-    const long r = syscall(SYS_futex_waitv, v, count, 0, tsp, CLOCK_MONOTONIC);
+    const long r = WaitvSyscall(v, static_cast<uint32_t>(count), deadline);
     if (r >= 0) return {FutexWaitResult::kWoken, static_cast<int>(r)};
     switch (errno) {
       case EINTR:
@@ -147,6 +131,16 @@ WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
         Die("futex_waitv", errno);
     }
   }
+}
+
+long WaitvSyscall(KernelWaitv* entries, uint32_t count, Deadline deadline) {
+  timespec ts;
+  const timespec* tsp = nullptr;
+  if (!deadline.is_never()) {
+    ts = ToTimespec(deadline.monotonic_nanos());
+    tsp = &ts;
+  }
+  return syscall(SYS_futex_waitv, entries, count, 0, tsp, CLOCK_MONOTONIC);
 }
 
 bool WaitvSupported() {
