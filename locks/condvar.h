@@ -73,6 +73,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 #include "locks/mutex.h"
 #include "uring/task.h"
 
@@ -223,14 +224,15 @@ class BasicCondVar {
     return wait_async_until(lock, loop, Deadline::AfterDuration(d));
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::CondVar" : "ringlock::ProcessSharedCondVar";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   internal::AsyncAcquire<internal::CondVarAcquisition> WaitForNotify(
       std::unique_lock<MutexType>& lock, uring::EventLoop& loop, Deadline deadline) {
     return internal::AsyncAcquire<internal::CondVarAcquisition>(

@@ -60,6 +60,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 
 namespace ringlock {
 
@@ -173,14 +174,15 @@ class BasicEvent {
     return wait_async_until(loop, Deadline::AfterDuration(d));
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Event" : "ringlock::ProcessSharedEvent";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   std::atomic<uint32_t> word_;
 };
 

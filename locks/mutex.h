@@ -99,6 +99,7 @@
 #include "locks/futex.h"
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 #include "locks/internal/tsan.h"
 
 namespace ringlock {
@@ -238,7 +239,7 @@ class ABSL_LOCKABLE BasicMutex {
   // For assertions only: racy by nature.
   bool is_locked() const { return word_.load(std::memory_order_relaxed) & kLocked; }
 
-  // The futex word, for wait_any and the async layer.
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
@@ -246,6 +247,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   friend class internal::MutexAcquisition<kScope>;
 
   bool TryLockImpl() { return TrySetLockedBit(); }

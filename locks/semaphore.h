@@ -62,6 +62,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 
 namespace ringlock {
 
@@ -178,14 +179,15 @@ class BasicSemaphore {
     return word_.load(std::memory_order_relaxed) & internal::kSemPermitMask;
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Semaphore" : "ringlock::ProcessSharedSemaphore";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   static constexpr uint32_t ValidPermits(std::ptrdiff_t desired) {
     RINGLOCK_MISUSE_IF(desired < 0, Name(), "constructed with a negative number of permits");
     RINGLOCK_MISUSE_IF(desired > std::ptrdiff_t{kMax}, Name(),

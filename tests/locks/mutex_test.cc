@@ -323,7 +323,7 @@ TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
       {
         alarm(10);  // a wrapped count would wait: die otherwise, without the message
         Mutex mu;
-        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        internal::WordAccess::Of(mu).store(kFull);
         (void)mu.try_lock_for(milliseconds(10));
       },
       "ringlock::Mutex: misuse: more than 4194303 \\(2\\^22-1\\) waiters");
@@ -332,7 +332,7 @@ TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
         alarm(10);
         auto loop = testing::MakeLoop(testing::LoopKind::kNative);
         Mutex mu;
-        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        internal::WordAccess::Of(mu).store(kFull);
         auto timed = [&]() -> uring::Task<void> {
           (void)co_await mu.lock_async_for(*loop, milliseconds(10));
         };

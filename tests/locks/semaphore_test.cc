@@ -143,8 +143,8 @@ INSTANTIATE_TEST_SUITE_P(AllModes, SemaphoreTest, ::testing::ValuesIn(testing::A
 // permit's wake on to the next sleeper.
 TEST(SemaphoreProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   Semaphore sem(0);
-  internal::SemaphoreAcquisition a(sem.mutable_word(), FutexScope::kPrivate, "t"),
-      b(sem.mutable_word(), FutexScope::kPrivate, "t");
+  internal::SemaphoreAcquisition a(internal::WordAccess::Of(sem), FutexScope::kPrivate, "t"),
+      b(internal::WordAccess::Of(sem), FutexScope::kPrivate, "t");
   uint32_t ea, eb;
   ASSERT_FALSE(a.Arm(&ea));
   ASSERT_FALSE(b.Arm(&eb));
@@ -239,7 +239,7 @@ TEST_P(SemaphoreWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) 
   auto loop = MakeLoop();
   ASSERT_NE(loop, nullptr);
   Semaphore sem(0);
-  sem.mutable_word().store(kFullWaiters);  // as if 65535 waiters were registered
+  internal::WordAccess::Of(sem).store(kFullWaiters);  // as if 65535 waiters were registered
   const absl::Status s = loop->RunUntilComplete(TimedAcquire(*loop, sem, milliseconds(2000)));
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   auto until = [&]() -> uring::Task<absl::Status> {
@@ -247,7 +247,7 @@ TEST_P(SemaphoreWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) 
   };
   EXPECT_EQ(loop->RunUntilComplete(until()).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(sem.word().load(), kFullWaiters);
-  sem.mutable_word().store(0);
+  internal::WordAccess::Of(sem).store(0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLoops, SemaphoreWaiterLimitLoopTest,
@@ -258,7 +258,7 @@ TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild
   EXPECT_DEATH(
       {
         Semaphore sem(0);
-        sem.mutable_word().store(kFullWaiters);
+        internal::WordAccess::Of(sem).store(kFullWaiters);
         (void)sem.try_acquire_for(milliseconds(10));
       },
       "ringlock::Semaphore: misuse: more than 65535 waiters");
@@ -267,7 +267,7 @@ TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild
         ScopedAlarm watchdog(10);
         auto loop = testing::MakeLoop(testing::LoopKind::kNative);
         Semaphore sem(0);
-        sem.mutable_word().store(kFullWaiters);
+        internal::WordAccess::Of(sem).store(kFullWaiters);
         auto untimed = [&]() -> uring::Task<void> { co_await sem.acquire_async(*loop); };
         loop->RunUntilComplete(untimed());
       },
