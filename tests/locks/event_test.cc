@@ -169,8 +169,8 @@ INSTANTIATE_TEST_SUITE_P(AllModes, EventTest, ::testing::ValuesIn(testing::AllWa
 // wake to another sleeper instead of stranding the set.
 TEST(EventProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   Event ev(EventMode::kAutoReset);
-  internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate),
-      b(internal::WordAccess::Of(ev), FutexScope::kPrivate);
+  internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate, ev.Name()),
+      b(internal::WordAccess::Of(ev), FutexScope::kPrivate, ev.Name());
   uint32_t ea, eb;
   ASSERT_FALSE(a.Arm(&ea));
   ASSERT_FALSE(b.Arm(&eb));
@@ -188,7 +188,8 @@ TEST(EventDeathTest, DestroyingWithWaitersAborts) {
   EXPECT_DEATH(
       {
         Event ev;
-        internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate);
+        internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate,
+                                     ev.Name());
         uint32_t e;
         (void)a.Arm(&e);
       },
