@@ -1,10 +1,12 @@
 #include "locks/semaphore.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -157,16 +159,33 @@ TEST(SemaphoreProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   EXPECT_EQ(sem.word().load(), 0u);
 }
 
-#ifndef NDEBUG
-TEST(SemaphoreDeathTest, ReleasePastMaxAborts) {
-  EXPECT_DEATH(
-      {
-        CountingSemaphore<2> sem(2);
-        sem.release();
-      },
-      "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
+// Regression: release() past max() was checked in debug builds only, after
+// the add: release builds carried the excess into the waiter count
+// (Semaphore(65535).release() left 0 permits and a phantom waiter), and even
+// debug builds left that word behind in shared memory. Every build aborts now,
+// before writing: the word another process sees is intact.
+TEST(SemaphoreReleaseDeathTest, ReleasePastMaxAbortsInEveryBuildWithoutCorruptingTheWord) {
+  using Shared = ProcessSharedSemaphore<>;
+  void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                 0);
+  ASSERT_NE(p, MAP_FAILED);
+  Shared* full = new (p) Shared(Shared::max());
+  EXPECT_DEATH(full->release(),
+               "ringlock::ProcessSharedSemaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_EQ(full->word().load(), Shared::max()) << "the word was written before the check";
+  EXPECT_DEATH(full->release(3),
+               "ringlock::ProcessSharedSemaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_EQ(full->word().load(), Shared::max());
+  full->~Shared();
+  munmap(p, sizeof(Shared));
+
+  CountingSemaphore<2> two(1);
+  EXPECT_DEATH(two.release(2), "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_DEATH(two.release(3),
+               "ringlock::Semaphore: misuse: release\\(n\\) with n greater than max\\(\\)");
+  two.release(1);  // up to max() is fine
+  EXPECT_EQ(two.word().load(), 2u);
 }
-#endif
 
 // ---- The waiter count's limit ---------------------------------------------
 
