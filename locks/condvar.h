@@ -57,7 +57,10 @@
 // absorbed a notify_one: it sends a notify_one of its own in its place.
 //
 // Misuse (debug builds abort): destroying a condvar with sleepers (checked
-// with one futex wake in the destructor when W=1, debug builds only).
+// with one futex wake in the destructor when W=1, debug builds only),
+// including a coroutine or ring-blocked waiter armed on another thread's loop,
+// or an orphaned async wait not yet completed: a use-after-free in release
+// builds (the loop or the kernel completes the wait on freed memory).
 #ifndef RINGLOCK_LOCKS_CONDVAR_H_
 #define RINGLOCK_LOCKS_CONDVAR_H_
 
