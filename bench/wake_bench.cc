@@ -118,7 +118,7 @@ void BM_Wake64(benchmark::State& state, Mode mode) {
   // Event::set() on a private auto-reset event, with the wake as an SQE.
   auto raw_wake_all = [&](bool async) {
     for (int i = 0; i < kSleepers; ++i) {
-      std::atomic<uint32_t>& w = s[i].ev.mutable_word();
+      std::atomic<uint32_t>& w = internal::WordAccess::Of(s[i].ev);
       const uint32_t old = w.fetch_or(internal::kEventSet, std::memory_order_release);
       if ((old & internal::kEventSet) || old < internal::kEventWaiterOne) continue;
       io_uring_sqe* sqe = raw->GetSqe();

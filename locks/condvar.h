@@ -57,7 +57,10 @@
 // absorbed a notify_one: it sends a notify_one of its own in its place.
 //
 // Misuse (debug builds abort): destroying a condvar with sleepers (checked
-// with one futex wake in the destructor when W=1, debug builds only).
+// with one futex wake in the destructor when W=1, debug builds only),
+// including a coroutine or ring-blocked waiter armed on another thread's loop,
+// or an orphaned async wait not yet completed: a use-after-free in release
+// builds (the loop or the kernel completes the wait on freed memory).
 #ifndef RINGLOCK_LOCKS_CONDVAR_H_
 #define RINGLOCK_LOCKS_CONDVAR_H_
 
@@ -73,6 +76,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 #include "locks/mutex.h"
 #include "uring/task.h"
 
@@ -223,14 +227,15 @@ class BasicCondVar {
     return wait_async_until(lock, loop, Deadline::AfterDuration(d));
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::CondVar" : "ringlock::ProcessSharedCondVar";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   internal::AsyncAcquire<internal::CondVarAcquisition> WaitForNotify(
       std::unique_lock<MutexType>& lock, uring::EventLoop& loop, Deadline deadline) {
     return internal::AsyncAcquire<internal::CondVarAcquisition>(

@@ -53,7 +53,7 @@ bool EventAcquisition::Arm(uint32_t* expected) {
         refused_ = true;
         return false;
       }
-      RINGLOCK_CHECK_IF(true, "ringlock::Event", "more than 2^30-1 waiters");
+      RINGLOCK_CHECK_IF(true, name_, "more than 2^30-1 waiters");
     }
     if (word_.compare_exchange_weak(w, w + kEventWaiterOne, std::memory_order_relaxed)) {
       *expected = w + kEventWaiterOne;

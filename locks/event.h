@@ -43,7 +43,7 @@
 // Limits: at most 2^30-1 registered waiters (N). One more is refused in every
 // build, never counted: wait_async_until / wait_async_for yield
 // ResourceExhausted; every other wait aborts with "ringlock::Event: misuse:
-// more than 2^30-1 waiters".
+// more than 2^30-1 waiters" (ProcessSharedEvent: "ringlock::ProcessSharedEvent").
 //
 // Misuse (debug builds abort): destroying an event with waiters (including
 // a coroutine armed on another thread's loop, or an orphaned async wait not
@@ -60,6 +60,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 
 namespace ringlock {
 
@@ -74,9 +75,11 @@ inline constexpr uint32_t kEventWaiterOne = 1u << 2;
 // One waiter's progress through the Event protocol.
 class EventAcquisition {
  public:
-  // `refuse_when_full`: as SemaphoreAcquisition's (for the timed async wait).
-  EventAcquisition(std::atomic<uint32_t>& word, FutexScope scope, bool refuse_when_full = false)
-      : word_(word), scope_(scope), refuse_when_full_(refuse_when_full) {}
+  // `name`: the primitive's Name(), for messages. `refuse_when_full`: as
+  // SemaphoreAcquisition's (for the timed async wait).
+  EventAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name,
+                   bool refuse_when_full = false)
+      : word_(word), scope_(scope), name_(name), refuse_when_full_(refuse_when_full) {}
 
   const std::atomic<uint32_t>& word() const { return word_; }
   FutexScope scope() const { return scope_; }
@@ -94,6 +97,7 @@ class EventAcquisition {
 
   std::atomic<uint32_t>& word_;
   FutexScope scope_;
+  const char* name_;
   bool refuse_when_full_;
   bool refused_ = false;
 };
@@ -143,7 +147,7 @@ class BasicEvent {
 
   [[nodiscard]] bool wait_until_deadline(Deadline deadline) {
     if (try_wait()) return true;
-    internal::EventAcquisition acq(word_, kScope);
+    internal::EventAcquisition acq(word_, kScope, Name());
     return internal::BlockOn(acq, deadline);
   }
 
@@ -155,7 +159,7 @@ class BasicEvent {
   auto wait_async(uring::EventLoop& loop) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::EventAcquisition>(
-            internal::EventAcquisition(word_, kScope), loop, Deadline::Never(),
+            internal::EventAcquisition(word_, kScope, Name()), loop, Deadline::Never(),
             /*resume_on_cancel=*/false),
         [](AsyncWaitStatus) {});
   }
@@ -164,8 +168,8 @@ class BasicEvent {
   auto wait_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::EventAcquisition>(
-            internal::EventAcquisition(word_, kScope, /*refuse_when_full=*/true), loop, deadline,
-            /*resume_on_cancel=*/true),
+            internal::EventAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true), loop,
+            deadline, /*resume_on_cancel=*/true),
         [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
   }
   template <class Rep, class Period>
@@ -173,14 +177,15 @@ class BasicEvent {
     return wait_async_until(loop, Deadline::AfterDuration(d));
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Event" : "ringlock::ProcessSharedEvent";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   std::atomic<uint32_t> word_;
 };
 

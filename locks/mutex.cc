@@ -108,9 +108,14 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
       }
       continue;
     }
-    // One more would wrap N to 0 (a lost wakeup): abort, in every build.
-    RINGLOCK_CHECK_IF((w & M::kWaiterMask) == M::kWaiterMask, M::Name(),
-                      "more than 4194303 (2^22-1) waiters on one mutex");
+    if ((w & M::kWaiterMask) == M::kWaiterMask) {
+      // One more would wrap N to 0 (a lost wakeup): refuse it, in every build.
+      if (refuse_when_full_) {
+        refused_ = true;
+        return false;
+      }
+      RINGLOCK_CHECK_IF(true, M::Name(), "more than 4194303 (2^22-1) waiters on one mutex");
+    }
     // INV5: never sleep on a value with W set. A W set by a wake that found
     // nobody asleep stays set until a waiter clears it; sleeping on it would
     // let the word come back to exactly that value (a newcomer barges: ABA)

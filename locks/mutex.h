@@ -29,8 +29,10 @@
 //                 not wake another
 //   bits 2-9   S  number of starving waiters (0..255)
 //   bits 10-31 N  number of registered waiters: asleep, or about to sleep, or
-//                 woken and not yet gone (0..2^22-1: one more waiter, of any
-//                 kind, aborts with a message in every build; never wraps)
+//                 woken and not yet gone (0..2^22-1: one more waiter is
+//                 refused in every build, never counted: lock_async_until /
+//                 lock_async_for yield ResourceExhausted, every other wait
+//                 aborts with a message)
 //
 // | state (L,W,S,N)     | meaning                      | transitions                      |
 // |---------------------|------------------------------|----------------------------------|
@@ -99,6 +101,7 @@
 #include "locks/futex.h"
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 #include "locks/internal/tsan.h"
 
 namespace ringlock {
@@ -218,13 +221,15 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   // Timed: yields absl::StatusOr<std::unique_lock<...>>, DeadlineExceeded if
-  // the deadline passed first, Cancelled if the loop was destroyed first.
-  // The deadline is a linked IORING_OP_LINK_TIMEOUT on the futex wait.
+  // the deadline passed first, Cancelled if the loop was destroyed first,
+  // ResourceExhausted if 2^22-1 waiters are already registered (the word
+  // cannot count another; nothing waited). The deadline is a linked
+  // IORING_OP_LINK_TIMEOUT on the futex wait.
   auto lock_async_until(uring::EventLoop& loop, Deadline deadline) {
     return internal::MappedAwaiter(
         internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
-            internal::MutexAcquisition<kScope>(*this, /*timed=*/true), loop, deadline,
-            /*resume_on_cancel=*/true),
+            internal::MutexAcquisition<kScope>(*this, /*timed=*/true, /*refuse_when_full=*/true),
+            loop, deadline, /*resume_on_cancel=*/true),
         [this](AsyncWaitStatus status) -> absl::StatusOr<std::unique_lock<BasicMutex>> {
           if (status != AsyncWaitStatus::kAcquired) return internal::AsyncWaitError(status, Name());
           return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
@@ -238,7 +243,7 @@ class ABSL_LOCKABLE BasicMutex {
   // For assertions only: racy by nature.
   bool is_locked() const { return word_.load(std::memory_order_relaxed) & kLocked; }
 
-  // The futex word, for wait_any and the async layer.
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
@@ -246,6 +251,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   friend class internal::MutexAcquisition<kScope>;
 
   bool TryLockImpl() { return TrySetLockedBit(); }
@@ -315,8 +321,9 @@ class MutexAcquisition {
  public:
   // `timed`: a try_lock_for / try_lock_until / lock_async_until waiter,
   // annotated for TSAN as a try-lock (see internal/tsan.h).
-  explicit MutexAcquisition(M& mu, bool timed = false)
-      : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0) {}
+  // `refuse_when_full`: as SemaphoreAcquisition's (for the timed async wait).
+  explicit MutexAcquisition(M& mu, bool timed = false, bool refuse_when_full = false)
+      : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0), refuse_when_full_(refuse_when_full) {}
 
   const std::atomic<uint32_t>& word() const { return mu_.word_; }
   FutexScope scope() const { return kScope; }
@@ -334,10 +341,13 @@ class MutexAcquisition {
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
+  bool refused() const { return refused_; }
 
  private:
   M& mu_;
   unsigned tsan_flags_;
+  bool refuse_when_full_;
+  bool refused_ = false;
   int64_t registered_at_ns_ = 0;
   bool starving_ = false;
 };

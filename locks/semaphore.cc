@@ -24,9 +24,14 @@ bool SemaphoreTryAcquire(std::atomic<uint32_t>& word) {
 void SemaphoreRelease(std::atomic<uint32_t>& word, uint32_t n, uint32_t max, FutexScope scope,
                       const char* name) {
   if (n == 0) return;
-  RINGLOCK_MISUSE_IF(n > max, name, "release(n) with n greater than max()");
-  const uint32_t old = word.fetch_add(n, std::memory_order_release);
-  RINGLOCK_MISUSE_IF(Permits(old) + n > max, name, "release() past max()");
+  // Checked in every build, before writing: past max() the permits would
+  // carry into the waiter count (phantom waiters, in shared memory too).
+  RINGLOCK_CHECK_IF(n > max, name, "release(n) with n greater than max()");
+  uint32_t old = word.load(std::memory_order_relaxed);
+  do {
+    RINGLOCK_CHECK_IF(Permits(old) > max - n, name, "release() past max()");
+  } while (!word.compare_exchange_weak(old, old + n, std::memory_order_release,
+                                       std::memory_order_relaxed));
   if (Waiters(old) > 0) {
     WakeWord(word, static_cast<int>(std::min(n, Waiters(old))), scope);
   }

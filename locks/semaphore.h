@@ -44,9 +44,11 @@
 // other wait (acquire, try_acquire_for/until, acquire_async, WaitAny) aborts
 // with "ringlock::Semaphore: misuse: more than 65535 waiters".
 //
-// Misuse (debug builds abort): constructing with desired < 0 or > max()
-// (release builds clamp it into [0, max()]), release() past kMax, a
-// negative release, destroying a semaphore with waiters (including a
+// Misuse: release() past max() (or a negative n, which converts to one past
+// it) aborts in every build, before writing the word ("release() past
+// max()"): the permits would carry into the waiter count. Debug builds also
+// abort on constructing with desired < 0 or > max() (release builds clamp it
+// into [0, max()]) and on destroying a semaphore with waiters (including a
 // coroutine armed on another thread's loop, or an orphaned async wait not
 // yet completed: a use-after-free in release builds).
 #ifndef RINGLOCK_LOCKS_SEMAPHORE_H_
@@ -62,6 +64,7 @@
 #include "locks/internal/async_acquire.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
+#include "locks/internal/word_access.h"
 
 namespace ringlock {
 
@@ -171,6 +174,8 @@ class BasicSemaphore {
     return acquire_async_until(loop, Deadline::AfterDuration(d));
   }
 
+  // Adds n permits (release ordering) and wakes up to n sleepers. Past
+  // max() aborts in every build, leaving the word as it was.
   void release(uint32_t n = 1) { internal::SemaphoreRelease(word_, n, kMax, kScope, Name()); }
 
   // Racy by nature: for tests and metrics.
@@ -178,14 +183,15 @@ class BasicSemaphore {
     return word_.load(std::memory_order_relaxed) & internal::kSemPermitMask;
   }
 
+  // The futex word, read-only (internal::WordAccess writes it: internals, tests).
   const std::atomic<uint32_t>& word() const { return word_; }
-  std::atomic<uint32_t>& mutable_word() { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Semaphore" : "ringlock::ProcessSharedSemaphore";
   }
 
  private:
+  friend struct internal::WordAccess;  // writable word: internals and tests only
   static constexpr uint32_t ValidPermits(std::ptrdiff_t desired) {
     RINGLOCK_MISUSE_IF(desired < 0, Name(), "constructed with a negative number of permits");
     RINGLOCK_MISUSE_IF(desired > std::ptrdiff_t{kMax}, Name(),

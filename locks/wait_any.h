@@ -55,13 +55,14 @@ Waitable Lock(BasicMutex<kScope>& mu) {
 // Take one permit.
 template <uint32_t kMax, FutexScope kScope>
 Waitable Acquire(BasicSemaphore<kMax, kScope>& sem) {
-  return Waitable(std::in_place_type<internal::SemaphoreAcquisition>, sem.mutable_word(), kScope,
-                  sem.Name());
+  return Waitable(std::in_place_type<internal::SemaphoreAcquisition>,
+                  internal::WordAccess::Of(sem), kScope, sem.Name());
 }
 // Wait for the event to be set (consuming it if auto-reset).
 template <FutexScope kScope>
 Waitable Take(BasicEvent<kScope>& ev) {
-  return Waitable(std::in_place_type<internal::EventAcquisition>, ev.mutable_word(), kScope);
+  return Waitable(std::in_place_type<internal::EventAcquisition>, internal::WordAccess::Of(ev),
+                  kScope, ev.Name());
 }
 
 // Returns the index of the primitive taken, or -1 at the deadline.

@@ -368,7 +368,7 @@ TEST(CondVarProtocolTest, NotifyRacingTimeoutIsNotLost) {
   CondVar cv;
   mu.lock();
   internal::CondVarAcquisition acq(
-      cv.mutable_word(), FutexScope::kPrivate,
+      internal::WordAccess::Of(cv), FutexScope::kPrivate,
       [](void* m) { static_cast<std::mutex*>(m)->unlock(); }, &mu);
   uint32_t expected;
   ASSERT_FALSE(acq.Arm(&expected));

@@ -169,8 +169,8 @@ INSTANTIATE_TEST_SUITE_P(AllModes, EventTest, ::testing::ValuesIn(testing::AllWa
 // wake to another sleeper instead of stranding the set.
 TEST(EventProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   Event ev(EventMode::kAutoReset);
-  internal::EventAcquisition a(ev.mutable_word(), FutexScope::kPrivate),
-      b(ev.mutable_word(), FutexScope::kPrivate);
+  internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate, ev.Name()),
+      b(internal::WordAccess::Of(ev), FutexScope::kPrivate, ev.Name());
   uint32_t ea, eb;
   ASSERT_FALSE(a.Arm(&ea));
   ASSERT_FALSE(b.Arm(&eb));
@@ -188,7 +188,8 @@ TEST(EventDeathTest, DestroyingWithWaitersAborts) {
   EXPECT_DEATH(
       {
         Event ev;
-        internal::EventAcquisition a(ev.mutable_word(), FutexScope::kPrivate);
+        internal::EventAcquisition a(internal::WordAccess::Of(ev), FutexScope::kPrivate,
+                                     ev.Name());
         uint32_t e;
         (void)a.Arm(&e);
       },
@@ -210,7 +211,7 @@ TEST_P(EventWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) {
   auto loop = MakeLoop();
   ASSERT_NE(loop, nullptr);
   Event ev;
-  ev.mutable_word().store(kFullWaiters);
+  internal::WordAccess::Of(ev).store(kFullWaiters);
   auto timed = [&]() -> uring::Task<absl::Status> {
     co_return co_await ev.wait_async_for(*loop, std::chrono::seconds(2));
   };
@@ -218,7 +219,7 @@ TEST_P(EventWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) {
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_NE(s.message().find("ringlock::Event"), std::string::npos) << s;
   EXPECT_EQ(ev.word().load(), kFullWaiters);
-  ev.mutable_word().store(0);
+  internal::WordAccess::Of(ev).store(0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLoops, EventWaiterLimitLoopTest,
@@ -230,7 +231,7 @@ TEST(EventWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild) {
       {
         alarm(10);  // a wrapped count would wait: die otherwise, without the message
         Event ev;
-        ev.mutable_word().store(kFullWaiters);
+        internal::WordAccess::Of(ev).store(kFullWaiters);
         (void)ev.wait_for(milliseconds(10));
       },
       "ringlock::Event: misuse: more than 2\\^30-1 waiters");

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "locks/internal/tsan.h"
 #include "locks/wake_batch.h"
@@ -315,15 +317,16 @@ TEST(MutexDeathTest, DestroyingALockedMutexAborts) {
 #endif
 
 // Regression: one waiter more than N (22 bits) can count wrapped it to 0
-// (debug builds aborted; release builds lost the waiters). Every kind of
-// waiter aborts with a message, in every build.
+// (debug builds aborted; release builds lost the waiters). Every wait that
+// cannot report it aborts with a message, in every build (the timed async
+// forms are refused: MutexWaiterLimitLoopTest below).
 TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
   constexpr uint32_t kFull = Mutex::kWaiterMask | Mutex::kLocked;
   EXPECT_DEATH(
       {
         alarm(10);  // a wrapped count would wait: die otherwise, without the message
         Mutex mu;
-        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
+        internal::WordAccess::Of(mu).store(kFull);
         (void)mu.try_lock_for(milliseconds(10));
       },
       "ringlock::Mutex: misuse: more than 4194303 \\(2\\^22-1\\) waiters");
@@ -332,14 +335,48 @@ TEST(MutexWaiterLimitDeathTest, WaiterPastTheLimitAbortsInEveryBuild) {
         alarm(10);
         auto loop = testing::MakeLoop(testing::LoopKind::kNative);
         Mutex mu;
-        const_cast<std::atomic<uint32_t>&>(mu.word()).store(kFull);
-        auto timed = [&]() -> uring::Task<void> {
-          (void)co_await mu.lock_async_for(*loop, milliseconds(10));
-        };
-        loop->RunUntilComplete(timed());
+        internal::WordAccess::Of(mu).store(kFull);
+        auto untimed = [&]() -> uring::Task<void> { (void)co_await mu.lock_async(*loop); };
+        loop->RunUntilComplete(untimed());
       },
       "ringlock::Mutex: misuse: more than 4194303");
 }
+
+class MutexWaiterLimitLoopTest : public testing::LoopModeTest {};
+
+template <class M>
+void ExpectTimedAsyncLockRefused(uring::EventLoop& loop, const std::string& name) {
+  constexpr uint32_t kFull = M::kWaiterMask | M::kLocked;
+  M mu;
+  internal::WordAccess::Of(mu).store(kFull);  // as if 2^22-1 waiters were registered
+  auto timed = [&]() -> uring::Task<absl::Status> {
+    auto r = co_await mu.lock_async_for(loop, std::chrono::seconds(2));
+    co_return r.status();
+  };
+  const absl::Status s = loop.RunUntilComplete(timed());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(std::string(s.message()).rfind(name + ":", 0), 0u) << s;
+  auto until = [&]() -> uring::Task<absl::Status> {
+    auto r = co_await mu.lock_async_until(loop, Deadline::Never());
+    co_return r.status();
+  };
+  EXPECT_EQ(loop.RunUntilComplete(until()).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(mu.word().load(), kFull) << "the refused waiter touched the word";
+  internal::WordAccess::Of(mu).store(0);
+}
+
+// Regression: a timed async lock past the waiter limit aborted the process,
+// while Semaphore's and Event's timed async forms report it. It yields
+// ResourceExhausted naming the primitive, and leaves the word alone.
+TEST_P(MutexWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) {
+  auto loop = MakeLoop();
+  ASSERT_NE(loop, nullptr);
+  ExpectTimedAsyncLockRefused<Mutex>(*loop, "ringlock::Mutex");
+  ExpectTimedAsyncLockRefused<ProcessSharedMutex>(*loop, "ringlock::ProcessSharedMutex");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLoops, MutexWaiterLimitLoopTest,
+                         ::testing::ValuesIn(testing::AllLoopModes()), testing::LoopModeName);
 
 // ---- TSAN: try-locks are try-locks ---------------------------------------
 

@@ -1,10 +1,12 @@
 #include "locks/semaphore.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -143,8 +145,8 @@ INSTANTIATE_TEST_SUITE_P(AllModes, SemaphoreTest, ::testing::ValuesIn(testing::A
 // permit's wake on to the next sleeper.
 TEST(SemaphoreProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   Semaphore sem(0);
-  internal::SemaphoreAcquisition a(sem.mutable_word(), FutexScope::kPrivate, "t"),
-      b(sem.mutable_word(), FutexScope::kPrivate, "t");
+  internal::SemaphoreAcquisition a(internal::WordAccess::Of(sem), FutexScope::kPrivate, "t"),
+      b(internal::WordAccess::Of(sem), FutexScope::kPrivate, "t");
   uint32_t ea, eb;
   ASSERT_FALSE(a.Arm(&ea));
   ASSERT_FALSE(b.Arm(&eb));
@@ -157,16 +159,33 @@ TEST(SemaphoreProtocolTest, LeavingWokenWaiterPassesTheWakeOn) {
   EXPECT_EQ(sem.word().load(), 0u);
 }
 
-#ifndef NDEBUG
-TEST(SemaphoreDeathTest, ReleasePastMaxAborts) {
-  EXPECT_DEATH(
-      {
-        CountingSemaphore<2> sem(2);
-        sem.release();
-      },
-      "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
+// Regression: release() past max() was checked in debug builds only, after
+// the add: release builds carried the excess into the waiter count
+// (Semaphore(65535).release() left 0 permits and a phantom waiter), and even
+// debug builds left that word behind in shared memory. Every build aborts now,
+// before writing: the word another process sees is intact.
+TEST(SemaphoreReleaseDeathTest, ReleasePastMaxAbortsInEveryBuildWithoutCorruptingTheWord) {
+  using Shared = ProcessSharedSemaphore<>;
+  void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                 0);
+  ASSERT_NE(p, MAP_FAILED);
+  Shared* full = new (p) Shared(Shared::max());
+  EXPECT_DEATH(full->release(),
+               "ringlock::ProcessSharedSemaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_EQ(full->word().load(), Shared::max()) << "the word was written before the check";
+  EXPECT_DEATH(full->release(3),
+               "ringlock::ProcessSharedSemaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_EQ(full->word().load(), Shared::max());
+  full->~Shared();
+  munmap(p, sizeof(Shared));
+
+  CountingSemaphore<2> two(1);
+  EXPECT_DEATH(two.release(2), "ringlock::Semaphore: misuse: release\\(\\) past max\\(\\)");
+  EXPECT_DEATH(two.release(3),
+               "ringlock::Semaphore: misuse: release\\(n\\) with n greater than max\\(\\)");
+  two.release(1);  // up to max() is fine
+  EXPECT_EQ(two.word().load(), 2u);
 }
-#endif
 
 // ---- The waiter count's limit ---------------------------------------------
 
@@ -239,7 +258,7 @@ TEST_P(SemaphoreWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) 
   auto loop = MakeLoop();
   ASSERT_NE(loop, nullptr);
   Semaphore sem(0);
-  sem.mutable_word().store(kFullWaiters);  // as if 65535 waiters were registered
+  internal::WordAccess::Of(sem).store(kFullWaiters);  // as if 65535 waiters were registered
   const absl::Status s = loop->RunUntilComplete(TimedAcquire(*loop, sem, milliseconds(2000)));
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   auto until = [&]() -> uring::Task<absl::Status> {
@@ -247,7 +266,7 @@ TEST_P(SemaphoreWaiterLimitLoopTest, TimedAsyncWaitIsRefusedWhenTheCountIsFull) 
   };
   EXPECT_EQ(loop->RunUntilComplete(until()).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(sem.word().load(), kFullWaiters);
-  sem.mutable_word().store(0);
+  internal::WordAccess::Of(sem).store(0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLoops, SemaphoreWaiterLimitLoopTest,
@@ -258,7 +277,7 @@ TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild
   EXPECT_DEATH(
       {
         Semaphore sem(0);
-        sem.mutable_word().store(kFullWaiters);
+        internal::WordAccess::Of(sem).store(kFullWaiters);
         (void)sem.try_acquire_for(milliseconds(10));
       },
       "ringlock::Semaphore: misuse: more than 65535 waiters");
@@ -267,7 +286,7 @@ TEST(SemaphoreWaiterLimitDeathTest, BlockingWaiterPastTheLimitAbortsInEveryBuild
         ScopedAlarm watchdog(10);
         auto loop = testing::MakeLoop(testing::LoopKind::kNative);
         Semaphore sem(0);
-        sem.mutable_word().store(kFullWaiters);
+        internal::WordAccess::Of(sem).store(kFullWaiters);
         auto untimed = [&]() -> uring::Task<void> { co_await sem.acquire_async(*loop); };
         loop->RunUntilComplete(untimed());
       },

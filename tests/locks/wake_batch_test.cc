@@ -92,13 +92,13 @@ TEST_P(WakeBatchTest, FlushesWhenFullAndNests) {
     // Fake a registered waiter on each word so set() must wake.
     for (int i = 0; i < WakeBatch::kCapacity + 10; ++i) {
       events.push_back(std::make_unique<Event>());
-      events.back()->mutable_word().fetch_add(internal::kEventWaiterOne);
+      internal::WordAccess::Of(*events.back()).fetch_add(internal::kEventWaiterOne);
       events.back()->set();
     }
     EXPECT_EQ(WakeBatch::Pending(), 10);  // flushed once at kCapacity
     outer.Flush();
     EXPECT_EQ(WakeBatch::Pending(), 0);
-    for (auto& ev : events) ev->mutable_word().fetch_sub(internal::kEventWaiterOne);
+    for (auto& ev : events) internal::WordAccess::Of(*ev).fetch_sub(internal::kEventWaiterOne);
   }
 }
 
@@ -323,12 +323,12 @@ TEST(WakeBatchForkTest, ForkedChildSendsItsBatchesThroughItsOwnRing) {
   {
     // Make this thread's wake ring: an offloaded wake of a faked waiter.
     Event ev;
-    ev.mutable_word().fetch_add(internal::kEventWaiterOne);
+    internal::WordAccess::Of(ev).fetch_add(internal::kEventWaiterOne);
     {
       WakeBatch batch(WakeBatch::Mode::kOffload);
       ev.set();
     }
-    ev.mutable_word().fetch_sub(internal::kEventWaiterOne);
+    internal::WordAccess::Of(ev).fetch_sub(internal::kEventWaiterOne);
   }
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
