@@ -201,6 +201,32 @@ namespace {
 // a batch, unlocks `a` (the wake for S is queued) and then blocks. Before
 // the fix the wake stayed queued while the thread slept: S never woke, H
 // never let go, and the thread slept for good.
+// S sleeps in a.lock() once it starts; H holds `b` until S has taken `a`.
+// Whoever unlocks `a` inside a batch and then waits for `b` strands both
+// unless the batch's wakes leave before it sleeps.
+struct SleeperAndHolder {
+  std::atomic<bool> s_has_a{false}, h_has_b{false};
+  std::thread s, h;
+
+  void Start(Mutex& a, Mutex& b) {
+    s = std::thread([this, &a] {
+      a.lock();
+      s_has_a = true;
+      a.unlock();
+    });
+    h = std::thread([this, &b] {
+      b.lock();
+      h_has_b = true;
+      while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
+      b.unlock();
+    });
+  }
+  void Join() {
+    s.join();
+    h.join();
+  }
+};
+
 class SleepInsideABatchTest : public testing::WaiterModeTest {
  protected:
   // Runs `block(a, b)` on a thread of the parameter's mode, inside a batch,
@@ -208,40 +234,31 @@ class SleepInsideABatchTest : public testing::WaiterModeTest {
   template <class Block>
   void Run(Block block) {
     Mutex a, b;
-    std::atomic<bool> s_has_a{false};
+    SleeperAndHolder others;
     std::atomic<int64_t> finished{0};
     testing::StallWatchdog watchdog(finished, std::chrono::seconds(10), [&] {
       return "a=" + std::to_string(a.word().load()) + " b=" + std::to_string(b.word().load()) +
-             " S has a: " + std::to_string(s_has_a.load()) +
+             " S has a: " + std::to_string(others.s_has_a.load()) +
              " (a thread slept with its queued wakes held back)";
     });
-    std::atomic<bool> main_has_a{false}, h_has_b{false};
+    std::atomic<bool> main_has_a{false};
     std::thread main = Start([&] {
       a.lock();
       main_has_a = true;
-      while (a.word().load() < Mutex::kWaiterOne || !h_has_b.load()) std::this_thread::yield();
+      while (a.word().load() < Mutex::kWaiterOne || !others.h_has_b.load()) {
+        std::this_thread::yield();
+      }
       std::this_thread::sleep_for(milliseconds(20));  // S asleep
       WakeBatch batch;
       a.unlock();  // queued: S stays asleep until the batch sends it
       block(a, b);
     });
     while (!main_has_a.load()) std::this_thread::yield();
-    std::thread s([&] {
-      a.lock();
-      s_has_a = true;
-      a.unlock();
-    });
-    std::thread h([&] {
-      b.lock();
-      h_has_b = true;
-      while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
-      b.unlock();
-    });
+    others.Start(a, b);
     main.join();
-    s.join();
-    h.join();
+    others.Join();
     finished = 1;
-    EXPECT_TRUE(s_has_a.load());
+    EXPECT_TRUE(others.s_has_a.load());
     EXPECT_EQ(a.word().load(), 0u);
     EXPECT_EQ(b.word().load(), 0u);
   }
@@ -366,7 +383,8 @@ class CoroutineInsideABatchTest : public testing::LoopModeTest {};
 
 TEST_P(CoroutineInsideABatchTest, CoroutineSuspendingInsideABatchSendsItsWakesFirst) {
   Mutex a, b;
-  std::atomic<bool> s_has_a{false}, h_has_b{false}, coroutine_has_a{false};
+  SleeperAndHolder others;
+  std::atomic<bool> coroutine_has_a{false};
   std::atomic<int64_t> finished{0};
   testing::StallWatchdog watchdog(finished, std::chrono::seconds(10), [&] {
     return "a=" + std::to_string(a.word().load()) + " b=" + std::to_string(b.word().load()) +
@@ -378,7 +396,9 @@ TEST_P(CoroutineInsideABatchTest, CoroutineSuspendingInsideABatchSendsItsWakesFi
     auto body = [&](uring::EventLoop& l) -> uring::Task<void> {
       std::unique_lock<Mutex> ga = co_await a.lock_async(l);
       coroutine_has_a = true;
-      while (a.word().load() < Mutex::kWaiterOne || !h_has_b.load()) std::this_thread::yield();
+      while (a.word().load() < Mutex::kWaiterOne || !others.h_has_b.load()) {
+        std::this_thread::yield();
+      }
       std::this_thread::sleep_for(milliseconds(20));  // S asleep
       WakeBatch batch;
       ga.unlock();  // queued
@@ -387,20 +407,9 @@ TEST_P(CoroutineInsideABatchTest, CoroutineSuspendingInsideABatchSendsItsWakesFi
     loop->RunUntilComplete(body(*loop));
   });
   while (!coroutine_has_a.load()) std::this_thread::yield();
-  std::thread s([&] {
-    a.lock();
-    s_has_a = true;
-    a.unlock();
-  });
-  std::thread h([&] {
-    b.lock();
-    h_has_b = true;
-    while (!s_has_a.load()) std::this_thread::sleep_for(milliseconds(1));
-    b.unlock();
-  });
+  others.Start(a, b);
   loop_thread.join();
-  s.join();
-  h.join();
+  others.Join();
   finished = 1;
   EXPECT_EQ(a.word().load(), 0u);
   EXPECT_EQ(b.word().load(), 0u);
