@@ -1,8 +1,5 @@
 // Where a flushed WakeBatch goes: the thread's EventLoop ring, a small
 // per-thread wake ring, or futex(2), in that order of preference.
-#include <pthread.h>
-
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -23,18 +20,6 @@ void SendThroughFutex(const QueuedWake* entries, int count) {
     const QueuedWake& e = entries[i];
     e.RunIfNobodyWoken(futex::Wake(*e.word, e.count, e.scope, e.bitset));
   }
-}
-
-// Bumped in every fork()ed child, so a thread's wake ring knows it was
-// inherited from the parent.
-std::atomic<uint64_t> g_fork_generation{0};
-uint64_t ForkGeneration() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    pthread_atfork(nullptr, nullptr,
-                   [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
-  });
-  return g_fork_generation.load(std::memory_order_relaxed);
 }
 
 // Once per process: why WakeBatch falls back to one futex(2) call per wake.
@@ -61,7 +46,7 @@ class WakeRing {
     thread_local std::optional<WakeRing> ring;
     thread_local bool tried = false;
     thread_local uint64_t made_in = 0;
-    const uint64_t generation = ForkGeneration();
+    const uint64_t generation = uring::ForkGeneration();
     if (tried && made_in != generation) {
       // Inherited through fork(): the ring is the parent's (its submitter
       // task is a parent thread, so the kernel refuses this process's

@@ -39,12 +39,6 @@ void ForgetLoopsInChild() {
   tls_current = nullptr;
 }
 
-uint64_t ForkGeneration() {
-  static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, &ForgetLoopsInChild); });
-  return g_fork_generation.load(std::memory_order_relaxed);
-}
-
 std::atomic<bool> g_logged_fallback{false};
 std::atomic<bool> g_logged_emulation{false};
 
@@ -106,6 +100,12 @@ absl::Status ValidateOptions(const EventLoopOptions& o) {
 }
 
 }  // namespace
+
+uint64_t ForkGeneration() {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, &ForgetLoopsInChild); });
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {

@@ -118,6 +118,11 @@ struct EventLoopOptions {
   bool defer_taskrun = true;
 };
 
+// How many fork()s separate this process from the one that first asked:
+// bumped in every child (pthread_atfork), so per-process io_uring state
+// (a loop, a thread's wake ring) can tell it was inherited from a parent.
+uint64_t ForkGeneration();
+
 class EventLoop {
  public:
   // Creates a loop owned by the calling thread and makes it the thread's

@@ -22,6 +22,7 @@
 #include "locks/wait_any.h"
 #include "uring/event_loop.h"
 #include "uring/io.h"
+#include "tests/locks/burster.h"
 #include "tests/locks/waiter_modes.h"
 #include "uring/task.h"
 
@@ -396,18 +397,7 @@ class Watchdog {
   std::thread t_;
 };
 
-// Holds and releases `mu` in short bursts until `stop`.
-std::thread Burster(Mutex& mu, const std::atomic<bool>& stop) {
-  return std::thread([&mu, &stop] {
-    while (!stop.load()) {
-      mu.lock();
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
-      while (std::chrono::steady_clock::now() < until) {
-      }
-      mu.unlock();
-    }
-  });
-}
+using testing::Burster;
 
 // Regression: a linked timeout that fires as its wait is woken cancels by
 // user_data from deferred task work (DEFER_TASKRUN); the loop used the

@@ -25,6 +25,7 @@
 #include "locks/ring_wait_backend.h"
 #include "locks/semaphore.h"
 #include "uring/event_loop.h"
+#include "tests/locks/burster.h"
 #include "tests/locks/waiter_modes.h"
 #include "uring/task.h"
 
@@ -350,19 +351,7 @@ TEST_P(RingBlockingTest, DestroyingTheNewerLoopKeepsTheOlderOneCurrent) {
   EXPECT_EQ(EventLoop::Current(), nullptr);
 }
 
-// Holds and releases `mu` in short bursts until `stop`, so a waiter's
-// FUTEX_WAIT is woken (and its linked timeout disarmed) thousands of times.
-std::thread Burster(Mutex& mu, const std::atomic<bool>& stop) {
-  return std::thread([&mu, &stop] {
-    while (!stop.load()) {
-      mu.lock();
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
-      while (std::chrono::steady_clock::now() < until) {
-      }
-      mu.unlock();
-    }
-  });
-}
+using testing::Burster;
 
 // Regression: a linked timeout that fires as its wait is woken cancels by
 // user_data from deferred task work (DEFER_TASKRUN), after the loop had
