@@ -40,6 +40,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/uring_bench_util.h"
+#include "locks/async.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
 #include "uring/io.h"

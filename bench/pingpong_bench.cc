@@ -27,6 +27,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/uring_bench_util.h"
+#include "locks/async.h"
 #include "locks/event.h"
 #include "uring/event_loop.h"
 #include "uring/task.h"

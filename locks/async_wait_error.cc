@@ -1,11 +1,7 @@
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
 #include "locks/internal/async_acquire.h"
-#include "locks/internal/uring_glue.h"
 
 namespace ringlock::internal {
 
@@ -23,12 +19,6 @@ absl::Status AsyncWaitError(AsyncWaitStatus status, const char* primitive) {
           std::string(primitive) + ": too many waiters (the word's waiter count is full)");
   }
   return absl::InternalError("unreachable");
-}
-
-void LoopFutexWaitFailed(int err) {
-  std::fprintf(stderr, "ringlock: futex wait through the event loop failed: %s (errno %d)\n",
-               std::strerror(err), err);
-  std::abort();
 }
 
 }  // namespace ringlock::internal

@@ -73,7 +73,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "locks/futex.h"
-#include "locks/internal/async_acquire.h"
+#include "locks/internal/async_waits.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
@@ -143,9 +143,7 @@ class BasicCondVar {
   void notify_all() noexcept { internal::CondVarNotify(word_, kScope, true); }
 
   // abseil style: `mu` is held on entry and on return.
-  void wait(MutexType& mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    WaitImpl(mu, Deadline::Never());
-  }
+  void wait(MutexType& mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { WaitImpl(mu, Deadline::Never()); }
 
   // Any BasicLockable: std::unique_lock<Mutex>, std::unique_lock<std::mutex>, ...
   template <class Lock>
@@ -160,16 +158,13 @@ class BasicCondVar {
 
   template <class Lock, class Rep, class Period>
   std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d) {
-    return WaitImpl(lock, Deadline::AfterDuration(d))
-               ? std::cv_status::no_timeout
-               : std::cv_status::timeout;
+    return WaitImpl(lock, Deadline::AfterDuration(d)) ? std::cv_status::no_timeout
+                                                      : std::cv_status::timeout;
   }
 
   template <class Lock, class Rep, class Period, class Predicate>
   bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
-    return wait_until_deadline(
-        lock, Deadline::AfterDuration(d),
-        std::move(pred));
+    return wait_until_deadline(lock, Deadline::AfterDuration(d), std::move(pred));
   }
 
   template <class Lock, class Clock, class Duration>
@@ -191,7 +186,7 @@ class BasicCondVar {
     return true;
   }
 
-  // ---- Async (coroutines on a uring::EventLoop) ---------------------------
+  // ---- Async (coroutines on a uring::EventLoop; include locks/async.h) ----
   //
   //   std::unique_lock<Mutex> lock = co_await mu.lock_async(loop);
   //   while (!ready) co_await cv.wait_async(lock, loop);
@@ -201,7 +196,8 @@ class BasicCondVar {
   // the lock with lock_async; the loop keeps running other work throughout.
   // Same protocol as wait(); spurious returns possible, as wait(). A
   // coroutine destroyed while waiting passes on a notify_one spent on it.
-  uring::Task<void> wait_async(std::unique_lock<MutexType>& lock, uring::EventLoop& loop) {
+  template <class Loop>
+  uring::Task<void> wait_async(std::unique_lock<MutexType>& lock, Loop& loop) {
     co_await WaitForNotify(lock, loop, Deadline::Never());
     lock = co_await lock.mutex()->lock_async(loop);
   }
@@ -211,19 +207,19 @@ class BasicCondVar {
   // again; or a Cancelled status if the loop was destroyed first, and then
   // the lock is not held (lock.owns_lock() is false): there is no loop left
   // to retake it on.
+  template <class Loop>
   uring::Task<absl::StatusOr<std::cv_status>> wait_async_until(std::unique_lock<MutexType>& lock,
-                                                               uring::EventLoop& loop,
-                                                               Deadline deadline) {
+                                                               Loop& loop, Deadline deadline) {
     const AsyncWaitStatus status = co_await WaitForNotify(lock, loop, deadline);
-    if (status == AsyncWaitStatus::kCancelled) co_return internal::AsyncWaitError(status, Name());
+    if (status == AsyncWaitStatus::kCancelled)
+      co_return internal::AsyncFor<Loop>::Error(status, Name());
     lock = co_await lock.mutex()->lock_async(loop);
     co_return status == AsyncWaitStatus::kAcquired ? std::cv_status::no_timeout
                                                    : std::cv_status::timeout;
   }
-  template <class Rep, class Period>
-  uring::Task<absl::StatusOr<std::cv_status>> wait_async_for(std::unique_lock<MutexType>& lock,
-                                             uring::EventLoop& loop,
-                                             const std::chrono::duration<Rep, Period>& d) {
+  template <class Loop, class Rep, class Period>
+  uring::Task<absl::StatusOr<std::cv_status>> wait_async_for(
+      std::unique_lock<MutexType>& lock, Loop& loop, const std::chrono::duration<Rep, Period>& d) {
     return wait_async_until(lock, loop, Deadline::AfterDuration(d));
   }
 
@@ -236,12 +232,12 @@ class BasicCondVar {
 
  private:
   friend struct internal::WordAccess;  // writable word: internals and tests only
-  internal::AsyncAcquire<internal::CondVarAcquisition> WaitForNotify(
-      std::unique_lock<MutexType>& lock, uring::EventLoop& loop, Deadline deadline) {
-    return internal::AsyncAcquire<internal::CondVarAcquisition>(
+  template <class Loop>
+  auto WaitForNotify(std::unique_lock<MutexType>& lock, Loop& loop, Deadline deadline) {
+    return internal::AsyncFor<Loop>::Raw(
         internal::CondVarAcquisition(
-            word_, kScope,
-            [](void* l) { static_cast<std::unique_lock<MutexType>*>(l)->unlock(); }, &lock),
+            word_, kScope, [](void* l) { static_cast<std::unique_lock<MutexType>*>(l)->unlock(); },
+            &lock),
         loop, deadline, /*resume_on_cancel=*/deadline != Deadline::Never());
   }
 

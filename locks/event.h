@@ -55,9 +55,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "absl/status/status.h"
 #include "locks/futex.h"
-#include "locks/internal/async_acquire.h"
+#include "locks/internal/async_waits.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
@@ -151,29 +150,26 @@ class BasicEvent {
     return internal::BlockOn(acq, deadline);
   }
 
-  // co_await ev.wait_async(loop): resumes once the event is set (taking it,
+  // co_await ev.wait_async(loop) (include locks/async.h): resumes once the event is set (taking it,
   // if auto-reset) without blocking the loop (IORING_OP_FUTEX_WAIT on this
   // word; the loop's futex_waitv(2) helper before Linux 6.7). Same protocol
   // as wait(). A coroutine destroyed while waiting passes on an auto-reset
   // set spent on it; if the loop is destroyed first it is not resumed.
-  auto wait_async(uring::EventLoop& loop) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::EventAcquisition>(
-            internal::EventAcquisition(word_, kScope, Name()), loop, Deadline::Never(),
-            /*resume_on_cancel=*/false),
-        [](AsyncWaitStatus) {});
+  template <class Loop>
+  auto wait_async(Loop& loop) {
+    return internal::AsyncFor<Loop>::Untimed(internal::EventAcquisition(word_, kScope, Name()),
+                                             loop, [](const auto&) {});
   }
   // Timed: yields absl::Status: OK, DeadlineExceeded, Cancelled, or
   // ResourceExhausted (the waiter count is full; see Limits).
-  auto wait_async_until(uring::EventLoop& loop, Deadline deadline) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::EventAcquisition>(
-            internal::EventAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true), loop,
-            deadline, /*resume_on_cancel=*/true),
-        [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
+  template <class Loop>
+  auto wait_async_until(Loop& loop, Deadline deadline) {
+    return internal::AsyncFor<Loop>::Timed(
+        internal::EventAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true), loop,
+        deadline, Name(), [](const auto&) {});
   }
-  template <class Rep, class Period>
-  auto wait_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+  template <class Loop, class Rep, class Period>
+  auto wait_async_for(Loop& loop, const std::chrono::duration<Rep, Period>& d) {
     return wait_async_until(loop, Deadline::AfterDuration(d));
   }
 

@@ -92,17 +92,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-
 #include <mutex>
 
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "locks/futex.h"
-#include "locks/internal/async_acquire.h"
+#include "locks/internal/async_waits.h"
 #include "locks/internal/check.h"
-#include "locks/internal/word_access.h"
 #include "locks/internal/tsan.h"
+#include "locks/internal/word_access.h"
 
 namespace ringlock {
 
@@ -199,7 +197,7 @@ class ABSL_LOCKABLE BasicMutex {
     internal::TsanMutexPostUnlock(this, 0);
   }
 
-  // ---- Async (coroutines on a uring::EventLoop) ---------------------------
+  // ---- Async (coroutines on a uring::EventLoop; include locks/async.h) ----
   //
   //   std::unique_lock<Mutex> guard = co_await mu.lock_async(loop);
   //
@@ -212,12 +210,10 @@ class ABSL_LOCKABLE BasicMutex {
   // turn. Destroying the coroutine while it waits cancels the wait; if an
   // unlock's wake was already spent on it, it is passed on. If the loop is
   // destroyed first, the coroutine is not resumed (its owner destroys it).
-  auto lock_async(uring::EventLoop& loop) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
-            internal::MutexAcquisition<kScope>(*this), loop, Deadline::Never(),
-            /*resume_on_cancel=*/false),
-        [this](AsyncWaitStatus) { return std::unique_lock<BasicMutex>(*this, std::adopt_lock); });
+  template <class Loop>
+  auto lock_async(Loop& loop) {
+    return internal::AsyncFor<Loop>::Untimed(internal::MutexAcquisition<kScope>(*this), loop,
+                                             [this](const auto&) { return AdoptLock(); });
   }
 
   // Timed: yields absl::StatusOr<std::unique_lock<...>>, DeadlineExceeded if
@@ -225,18 +221,14 @@ class ABSL_LOCKABLE BasicMutex {
   // ResourceExhausted if 2^22-1 waiters are already registered (the word
   // cannot count another; nothing waited). The deadline is a linked
   // IORING_OP_LINK_TIMEOUT on the futex wait.
-  auto lock_async_until(uring::EventLoop& loop, Deadline deadline) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::MutexAcquisition<kScope>>(
-            internal::MutexAcquisition<kScope>(*this, /*timed=*/true, /*refuse_when_full=*/true),
-            loop, deadline, /*resume_on_cancel=*/true),
-        [this](AsyncWaitStatus status) -> absl::StatusOr<std::unique_lock<BasicMutex>> {
-          if (status != AsyncWaitStatus::kAcquired) return internal::AsyncWaitError(status, Name());
-          return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
-        });
+  template <class Loop>
+  auto lock_async_until(Loop& loop, Deadline deadline) {
+    return internal::AsyncFor<Loop>::Timed(
+        internal::MutexAcquisition<kScope>(*this, /*timed=*/true, /*refuse_when_full=*/true), loop,
+        deadline, Name(), [this](const auto&) { return AdoptLock(); });
   }
-  template <class Rep, class Period>
-  auto lock_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+  template <class Loop, class Rep, class Period>
+  auto lock_async_for(Loop& loop, const std::chrono::duration<Rep, Period>& d) {
     return lock_async_until(loop, Deadline::AfterDuration(d));
   }
 
@@ -255,6 +247,9 @@ class ABSL_LOCKABLE BasicMutex {
   friend class internal::MutexAcquisition<kScope>;
 
   bool TryLockImpl() { return TrySetLockedBit(); }
+  std::unique_lock<BasicMutex> AdoptLock() {
+    return std::unique_lock<BasicMutex>(*this, std::adopt_lock);
+  }
 
   // The fast path: one `lock bts`. It takes a free lock whatever waiters are
   // registered (N and W stay as they are), so while others sleep the running

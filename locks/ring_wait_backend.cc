@@ -1,6 +1,9 @@
 #include "locks/ring_wait_backend.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "locks/internal/uring_glue.h"
@@ -46,6 +49,21 @@ BackendWaitResult ToResult(int32_t res) {
   }
 }
 
+// The ring layer's backend chooser (see InstallThreadBackendChooser): the
+// ring-blocking backend for a thread that owns an EventLoop.
+WaitBackend* RingBackendForThisThread() {
+  uring::EventLoop* loop = uring::EventLoop::Current();
+  if (loop == nullptr) return nullptr;
+  thread_local RingWaitBackend ring(*loop);
+  ring.set_loop(*loop);
+  return &ring;
+}
+
+[[maybe_unused]] const bool kInstalled = [] {
+  InstallThreadBackendChooser(&RingBackendForThisThread);
+  return true;
+}();
+
 }  // namespace
 
 BackendWaitResult RingWaitBackend::Wait(const std::atomic<uint32_t>& word, uint32_t expected,
@@ -62,8 +80,8 @@ BackendWaitResult RingWaitBackend::WaitAny(const futex::WaitvEntry* entries, int
                                            Deadline deadline, int* index, WaitLeaver& leaver) {
   std::vector<uring::FutexWaitv> v(count);
   for (int i = 0; i < count; ++i) {
-    v[i] = uring::MakeFutexWaitv(entries[i].word, entries[i].expected,
-                                 Futex2Flags(entries[i].scope));
+    v[i] =
+        uring::MakeFutexWaitv(entries[i].word, entries[i].expected, Futex2Flags(entries[i].scope));
   }
   BlockingOp<uring::FutexWaitvOp> op(*loop_, leaver);
   loop_->StartFutexWaitv(&op, v, deadline);
@@ -75,6 +93,12 @@ BackendWaitResult RingWaitBackend::WaitAny(const futex::WaitvEntry* entries, int
     return BackendWaitResult::kWoken;
   }
   return ToResult(op.res);
+}
+
+void LoopFutexWaitFailed(int err) {
+  std::fprintf(stderr, "ringlock: futex wait through the event loop failed: %s (errno %d)\n",
+               std::strerror(err), err);
+  std::abort();
 }
 
 }  // namespace ringlock::internal

@@ -59,9 +59,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "absl/status/status.h"
 #include "locks/futex.h"
-#include "locks/internal/async_acquire.h"
+#include "locks/internal/async_waits.h"
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
@@ -147,30 +146,27 @@ class BasicSemaphore {
     return internal::BlockOn(acq, deadline);
   }
 
-  // co_await sem.acquire_async(loop): takes a permit without blocking the
+  // co_await sem.acquire_async(loop) (include locks/async.h): takes a permit without blocking the
   // loop (IORING_OP_FUTEX_WAIT on this word; the loop's futex_waitv(2)
   // helper before Linux 6.7). Same protocol as acquire(). A coroutine
   // destroyed while waiting passes on a permit's wake spent on it; if the
   // loop is destroyed first the coroutine is not resumed.
-  auto acquire_async(uring::EventLoop& loop) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::SemaphoreAcquisition>(
-            internal::SemaphoreAcquisition(word_, kScope, Name()), loop, Deadline::Never(),
-            /*resume_on_cancel=*/false),
-        [](AsyncWaitStatus) {});
+  template <class Loop>
+  auto acquire_async(Loop& loop) {
+    return internal::AsyncFor<Loop>::Untimed(internal::SemaphoreAcquisition(word_, kScope, Name()),
+                                             loop, [](const auto&) {});
   }
   // Timed: yields absl::Status: OK (permit taken), DeadlineExceeded,
   // Cancelled (loop destroyed), or ResourceExhausted (65535 waiters are
   // already registered: the word cannot count another; nothing waited).
-  auto acquire_async_until(uring::EventLoop& loop, Deadline deadline) {
-    return internal::MappedAwaiter(
-        internal::AsyncAcquire<internal::SemaphoreAcquisition>(
-            internal::SemaphoreAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true),
-            loop, deadline, /*resume_on_cancel=*/true),
-        [](AsyncWaitStatus status) { return internal::AsyncWaitError(status, Name()); });
+  template <class Loop>
+  auto acquire_async_until(Loop& loop, Deadline deadline) {
+    return internal::AsyncFor<Loop>::Timed(
+        internal::SemaphoreAcquisition(word_, kScope, Name(), /*refuse_when_full=*/true), loop,
+        deadline, Name(), [](const auto&) {});
   }
-  template <class Rep, class Period>
-  auto acquire_async_for(uring::EventLoop& loop, const std::chrono::duration<Rep, Period>& d) {
+  template <class Loop, class Rep, class Period>
+  auto acquire_async_for(Loop& loop, const std::chrono::duration<Rep, Period>& d) {
     return acquire_async_until(loop, Deadline::AfterDuration(d));
   }
 
@@ -187,7 +183,8 @@ class BasicSemaphore {
   const std::atomic<uint32_t>& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
-    return kScope == FutexScope::kPrivate ? "ringlock::Semaphore" : "ringlock::ProcessSharedSemaphore";
+    return kScope == FutexScope::kPrivate ? "ringlock::Semaphore"
+                                          : "ringlock::ProcessSharedSemaphore";
   }
 
  private:

@@ -59,12 +59,4 @@ int WaitAny(absl::Span<const Waitable> waitables, Deadline deadline) {
   return internal::BlockOn(acq, deadline) ? acq.taken() : -1;
 }
 
-absl::StatusOr<int> WaitAnyAsync::await_resume() const {
-  const AsyncWaitStatus status = inner_.await_resume();
-  if (status != AsyncWaitStatus::kAcquired) {
-    return internal::AsyncWaitError(status, "ringlock::WaitAnyAsync");
-  }
-  return inner_.acquisition().taken();
-}
-
 }  // namespace ringlock

@@ -21,18 +21,15 @@
 #ifndef RINGLOCK_LOCKS_WAIT_ANY_H_
 #define RINGLOCK_LOCKS_WAIT_ANY_H_
 
-#include <coroutine>
 #include <cstdint>
 #include <initializer_list>
 #include <variant>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "locks/event.h"
-#include "uring/event_loop.h"
 #include "locks/futex.h"
-#include "locks/internal/async_acquire.h"
+#include "locks/internal/async_waits.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 
@@ -42,10 +39,9 @@ inline constexpr int kWaitAnyMax = futex::kWaitvMax;
 
 // One primitive to wait for: its waiter protocol object. The set of kinds is
 // closed, so a variant dispatches without virtual calls or allocation.
-using Waitable =
-    std::variant<internal::MutexAcquisition<FutexScope::kPrivate>,
-                 internal::MutexAcquisition<FutexScope::kShared>,
-                 internal::SemaphoreAcquisition, internal::EventAcquisition>;
+using Waitable = std::variant<internal::MutexAcquisition<FutexScope::kPrivate>,
+                              internal::MutexAcquisition<FutexScope::kShared>,
+                              internal::SemaphoreAcquisition, internal::EventAcquisition>;
 
 // Lock the mutex.
 template <FutexScope kScope>
@@ -55,8 +51,8 @@ Waitable Lock(BasicMutex<kScope>& mu) {
 // Take one permit.
 template <uint32_t kMax, FutexScope kScope>
 Waitable Acquire(BasicSemaphore<kMax, kScope>& sem) {
-  return Waitable(std::in_place_type<internal::SemaphoreAcquisition>,
-                  internal::WordAccess::Of(sem), kScope, sem.Name());
+  return Waitable(std::in_place_type<internal::SemaphoreAcquisition>, internal::WordAccess::Of(sem),
+                  kScope, sem.Name());
 }
 // Wait for the event to be set (consuming it if auto-reset).
 template <FutexScope kScope>
@@ -88,7 +84,7 @@ class WaitAnyAcquisition {
   // from a sleep may mean any word moved.
   bool OnWake(uint32_t* expected);
   void Leave();
-  absl::Span<const futex::WaitvEntry> entries() const { return entries_; }
+  std::span<const futex::WaitvEntry> entries() const { return entries_; }
 
   // The index of the primitive taken, once Arm or OnWake returned true.
   int taken() const { return taken_; }
@@ -103,32 +99,28 @@ class WaitAnyAcquisition {
 
 }  // namespace internal
 
-// co_await WaitAnyAsync(loop, {Lock(a), Take(ev)}, deadline): the coroutine
-// form. One IORING_OP_FUTEX_WAITV on all words (the loop's futex_waitv(2)
-// helper before Linux 6.7) with a linked timeout for the deadline. Yields
-// absl::StatusOr<int>: the index taken, DeadlineExceeded at the deadline, or
-// Cancelled if the loop was destroyed first (nothing taken in either case).
-// Destroying the coroutine while it waits cancels the wait; every primitive
-// leaves through its protocol (wakes spent on it are passed on).
+// co_await WaitAnyAsync(loop, {Lock(a), Take(ev)}, deadline) (include
+// locks/async.h): the coroutine form. One IORING_OP_FUTEX_WAITV on all words
+// (the loop's futex_waitv(2) helper before Linux 6.7) with a linked timeout
+// for the deadline. Yields absl::StatusOr<int>: the index taken,
+// DeadlineExceeded at the deadline, or Cancelled if the loop was destroyed
+// first (nothing taken in either case). Destroying the coroutine while it
+// waits cancels the wait; every primitive leaves through its protocol (wakes
+// spent on it are passed on).
 // GCC 12 miscompiles a braced list inside a co_await expression ("array used
 // as initializer"): build a std::vector<Waitable> first and pass that.
-class [[nodiscard]] WaitAnyAsync {
- public:
-  WaitAnyAsync(uring::EventLoop& loop, std::initializer_list<Waitable> waitables,
-               Deadline deadline = Deadline::Never())
-      : WaitAnyAsync(loop, absl::MakeConstSpan(waitables.begin(), waitables.size()), deadline) {}
-  WaitAnyAsync(uring::EventLoop& loop, absl::Span<const Waitable> waitables,
-               Deadline deadline = Deadline::Never())
-      : inner_(internal::WaitAnyAcquisition(waitables), loop, deadline,
-               /*resume_on_cancel=*/true) {}
-
-  bool await_ready() { return inner_.await_ready(); }
-  void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
-  absl::StatusOr<int> await_resume() const;
-
- private:
-  internal::AsyncAcquire<internal::WaitAnyAcquisition> inner_;
-};
+template <class Loop>
+auto WaitAnyAsync(Loop& loop, absl::Span<const Waitable> waitables,
+                  Deadline deadline = Deadline::Never()) {
+  return internal::AsyncFor<Loop>::Timed(
+      internal::WaitAnyAcquisition(waitables), loop, deadline, "ringlock::WaitAnyAsync",
+      [](const auto& awaiter) { return awaiter.acquisition().taken(); });
+}
+template <class Loop>
+auto WaitAnyAsync(Loop& loop, std::initializer_list<Waitable> waitables,
+                  Deadline deadline = Deadline::Never()) {
+  return WaitAnyAsync(loop, absl::MakeConstSpan(waitables.begin(), waitables.size()), deadline);
+}
 
 }  // namespace ringlock
 

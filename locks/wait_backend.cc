@@ -1,11 +1,11 @@
 #include "locks/internal/wait_backend.h"
 
-#include "locks/ring_wait_backend.h"
-#include "uring/event_loop.h"
+#include <atomic>
 
 namespace ringlock::internal {
 namespace {
 thread_local WaitBackend* t_override = nullptr;
+std::atomic<ThreadBackendChooser> g_chooser{nullptr};
 }  // namespace
 
 FutexWaitBackend& FutexWaitBackend::Get() {
@@ -19,12 +19,14 @@ WaitBackend* SetThreadWaitBackend(WaitBackend* backend) {
   return old;
 }
 
+void InstallThreadBackendChooser(ThreadBackendChooser chooser) {
+  g_chooser.store(chooser, std::memory_order_release);
+}
+
 WaitBackend& CurrentWaitBackend() {
   if (t_override != nullptr) return *t_override;
-  if (uring::EventLoop* loop = uring::EventLoop::Current()) {
-    thread_local RingWaitBackend ring(*loop);
-    ring.set_loop(*loop);
-    return ring;
+  if (ThreadBackendChooser chooser = g_chooser.load(std::memory_order_acquire)) {
+    if (WaitBackend* backend = chooser()) return *backend;
   }
   return FutexWaitBackend::Get();
 }

@@ -2,7 +2,6 @@
 
 #include "locks/internal/wait_backend.h"
 #include "locks/internal/wake_sink.h"
-#include "uring/event_loop.h"
 
 namespace ringlock {
 namespace {
@@ -54,12 +53,26 @@ void SendHeldWakes() {
 }
 
 namespace {
-// Event loops send the thread's held wakes at the end of every dispatch step.
-[[maybe_unused]] const bool kSendHeldWakesAfterEveryStep = [] {
-  uring::EventLoop::SetStepEndHook(&SendHeldWakes);
-  return true;
-}();
+std::atomic<WakeSink> g_sink{nullptr};
 }  // namespace
+
+void InstallWakeSink(WakeSink sink) { g_sink.store(sink, std::memory_order_release); }
+
+void SendWakesThroughFutex(const QueuedWake* entries, int count) {
+  for (int i = 0; i < count; ++i) {
+    const QueuedWake& e = entries[i];
+    e.RunIfNobodyWoken(futex::Wake(*e.word, e.count, e.scope, e.bitset));
+  }
+}
+
+void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
+  if (count == 0) return;
+  if (WakeSink sink = g_sink.load(std::memory_order_acquire)) {
+    sink(entries, count, mode);
+  } else {
+    SendWakesThroughFutex(entries, count);
+  }
+}
 
 void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
               NobodyWokenFn if_nobody_woken, uint32_t token) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "locks/async.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
 #include "uring/io.h"

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "locks/async.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
 

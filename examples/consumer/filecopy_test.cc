@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
 #include "uring/task.h"

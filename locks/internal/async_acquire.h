@@ -1,10 +1,16 @@
 // The async (coroutine) driver of a word protocol: the counterpart of
 // internal/block_on.h for waiters that must not block their thread.
 //
-// co_await AsyncAcquire<Acquisition>{...} runs the same Arm / OnWake / Leave
-// steps as a blocked thread, but each sleep is an EventLoop::StartFutexWait
-// (IORING_OP_FUTEX_WAIT, or the loop's futex_waitv(2) helper before 6.7),
-// and the coroutine is resumed from the completion.
+// co_await AsyncAcquire<Acquisition, Loop>{...} runs the same Arm / OnWake /
+// Leave steps as a blocked thread, but each sleep is an asynchronous futex
+// wait started on `Loop` and the coroutine is resumed from its completion.
+//
+// The driver knows nothing of io_uring: it reaches the loop only through
+// AsyncLoop<Loop> (below), which the ring layer defines for uring::EventLoop
+// in locks/async.h (a test build can define it for a model loop). The
+// primitives' headers name only AsyncWaits<Loop> (declared in
+// internal/async_waits.h), so they pull in neither this file nor any loop; a
+// file that co_awaits a primitive includes locks/async.h.
 //
 // Lifetime and cancellation: the pending wait lives in a heap object the
 // loop completes. If the coroutine frame is destroyed while it waits, the
@@ -18,54 +24,57 @@
 #include <cerrno>
 #include <coroutine>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
-#include "absl/types/span.h"
+#include "absl/status/statusor.h"
 #include "locks/futex.h"
+#include "locks/internal/async_waits.h"
 #include "locks/internal/block_on.h"
-#include "locks/internal/uring_glue.h"
-#include "uring/event_loop.h"
-#include "uring/futex_op.h"
 
 namespace ringlock {
 
-// How an async wait ended.
-enum class AsyncWaitStatus : uint8_t {
-  kAcquired,   // the lock / permit / event was taken
-  kTimedOut,   // the deadline passed first; nothing taken
-  kCancelled,  // the loop was destroyed first; nothing taken
-  kRefused,    // the word's waiter count is full; nothing taken, never waited
-};
-
 namespace internal {
 
-// The operation a waiting coroutine's acquisition sleeps in: FUTEX_WAIT for
-// one word, FUTEX_WAITV for many.
-template <class A>
-using AsyncWaitOpFor =
-    std::conditional_t<ManyWordAcquisition<A>, uring::FutexWaitvOp, uring::FutexWaitOp>;
+template <class>
+inline constexpr bool kNoAsyncLoop = false;
 
-template <Acquisition A>
-class AsyncAcquireState final : public AsyncWaitOpFor<A> {
+// How the driver starts and cancels a futex wait on a `Loop`. A
+// specialization provides:
+//   template <bool kManyWords> using WaitOp = ...;  // a base class with
+//       virtual void Complete(int32_t res), kept alive until it runs
+//   static void StartWait(Loop&, WaitOp<false>*, const std::atomic<uint32_t>& word,
+//                         uint32_t expected, FutexScope, uint32_t bitset, Deadline);
+//   static void StartWaitv(Loop&, WaitOp<true>*,
+//                          std::span<const futex::WaitvEntry>, Deadline);
+//   static void Cancel(Loop&, WaitOp<kManyWords>*);  // for both kinds
+//   static void CheckResult(int32_t res);  // aborts on a fault
+// Completion results: 0 or an index (woken), -EAGAIN (a word differed when
+// armed), -ETIMEDOUT, -ECANCELED (cancelled, or the loop is going away),
+// -EINTR (treated as a spurious return).
+template <class Loop>
+struct AsyncLoop {
+  static_assert(kNoAsyncLoop<Loop>,
+                "co_await on a ringlock primitive needs #include \"locks/async.h\" "
+                "(Bazel: //locks or //locks:ring)");
+};
+
+template <Acquisition A, class Loop>
+class AsyncAcquireState final : public AsyncLoop<Loop>::template WaitOp<ManyWordAcquisition<A>> {
+  using L = AsyncLoop<Loop>;
+  using WaitOp = typename L::template WaitOp<ManyWordAcquisition<A>>;
+
  public:
-  AsyncAcquireState(A acq, uring::EventLoop& loop, Deadline deadline)
+  AsyncAcquireState(A acq, Loop& loop, Deadline deadline)
       : acq_(std::move(acq)), loop_(loop), deadline_(deadline) {}
 
   void Start(uint32_t expected) {
     if constexpr (ManyWordAcquisition<A>) {
-      const absl::Span<const futex::WaitvEntry> entries = acq_.entries();
-      waitv_.clear();
-      for (const futex::WaitvEntry& e : entries) {
-        waitv_.push_back(uring::MakeFutexWaitv(e.word, e.expected, Futex2Flags(e.scope)));
-      }
-      loop_.StartFutexWaitv(this, waitv_, deadline_);
+      L::StartWaitv(loop_, this, acq_.entries(), deadline_);
     } else {
-      this->set_wait_mask(acq_.bitset());
-      loop_.StartFutexWait(this, &acq_.word(), expected, Futex2Flags(acq_.scope()),
-                           deadline_);
+      L::StartWait(loop_, this, acq_.word(), expected, acq_.scope(), acq_.bitset(), deadline_);
     }
   }
 
@@ -77,7 +86,7 @@ class AsyncAcquireState final : public AsyncWaitOpFor<A> {
       delete this;
       return;
     }
-    CheckLoopFutexResult(res);
+    L::CheckResult(res);
     uint32_t expected = 0;
     if (acq_.OnWake(&expected)) {
       Finish(AsyncWaitStatus::kAcquired);
@@ -94,7 +103,7 @@ class AsyncAcquireState final : public AsyncWaitOpFor<A> {
 
   void Orphan() {
     orphaned_ = true;
-    loop_.CancelFutexWait(this);
+    L::Cancel(loop_, static_cast<WaitOp*>(this));
   }
 
   bool finished() const { return finished_; }
@@ -113,9 +122,8 @@ class AsyncAcquireState final : public AsyncWaitOpFor<A> {
   }
 
   A acq_;
-  uring::EventLoop& loop_;
+  Loop& loop_;
   Deadline deadline_;
-  std::vector<uring::FutexWaitv> waitv_;  // many words: the entries to arm
   std::coroutine_handle<> waiter_;
   AsyncWaitStatus status_ = AsyncWaitStatus::kCancelled;
   bool finished_ = false;
@@ -124,16 +132,22 @@ class AsyncAcquireState final : public AsyncWaitOpFor<A> {
 
 // Awaitable; await_resume() yields the AsyncWaitStatus. The one driver every
 // waiting coroutine runs, for every primitive and for WaitAnyAsync.
-template <Acquisition A>
+template <Acquisition A, class Loop>
 class [[nodiscard]] AsyncAcquire {
  public:
-  AsyncAcquire(A acq, uring::EventLoop& loop, Deadline deadline, bool resume_on_cancel)
-      : acq_(std::move(acq)), loop_(&loop), deadline_(deadline),
+  AsyncAcquire(A acq, Loop& loop, Deadline deadline, bool resume_on_cancel)
+      : acq_(std::move(acq)),
+        loop_(&loop),
+        deadline_(deadline),
         resume_on_cancel_(resume_on_cancel) {}
   AsyncAcquire(AsyncAcquire&& other) noexcept
-      : acq_(std::move(other.acq_)), loop_(other.loop_), deadline_(other.deadline_),
-        resume_on_cancel_(other.resume_on_cancel_), state_(std::exchange(other.state_, nullptr)),
-        ready_(other.ready_), refused_(other.refused_) {}
+      : acq_(std::move(other.acq_)),
+        loop_(other.loop_),
+        deadline_(other.deadline_),
+        resume_on_cancel_(other.resume_on_cancel_),
+        state_(std::exchange(other.state_, nullptr)),
+        ready_(other.ready_),
+        refused_(other.refused_) {}
   AsyncAcquire& operator=(AsyncAcquire&&) = delete;
 
   ~AsyncAcquire() {
@@ -163,7 +177,7 @@ class [[nodiscard]] AsyncAcquire {
   }
 
   void await_suspend(std::coroutine_handle<> h) {
-    state_ = new AsyncAcquireState<A>(acq_, *loop_, deadline_);
+    state_ = new AsyncAcquireState<A, Loop>(acq_, *loop_, deadline_);
     state_->resume_on_cancel = resume_on_cancel_;
     state_->set_waiter(h);
     state_->Start(expected_);
@@ -179,10 +193,10 @@ class [[nodiscard]] AsyncAcquire {
 
  private:
   A acq_;
-  uring::EventLoop* loop_;
+  Loop* loop_;
   Deadline deadline_;
   bool resume_on_cancel_;
-  AsyncAcquireState<A>* state_ = nullptr;
+  AsyncAcquireState<A, Loop>* state_ = nullptr;
   bool ready_ = false;
   bool refused_ = false;
   uint32_t expected_ = 0;
@@ -195,7 +209,7 @@ class [[nodiscard]] MappedAwaiter {
   MappedAwaiter(Inner inner, Fn fn) : inner_(std::move(inner)), fn_(std::move(fn)) {}
   bool await_ready() { return inner_.await_ready(); }
   void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
-  decltype(auto) await_resume() { return fn_(inner_.await_resume()); }
+  decltype(auto) await_resume() { return fn_(inner_.await_resume(), inner_); }
 
  private:
   Inner inner_;
@@ -204,6 +218,58 @@ class [[nodiscard]] MappedAwaiter {
 
 // The Status an async timed wait reports for `status`.
 absl::Status AsyncWaitError(AsyncWaitStatus status, const char* primitive);
+
+// The async forms of every primitive, written once, over any loop type with
+// an AsyncLoop. `on_acquired(awaiter)` makes the result of a wait that took
+// the primitive (a lock guard, nothing, the index WaitAny took).
+template <class Loop>
+struct AsyncWaits {
+  static absl::Status Error(AsyncWaitStatus status, const char* primitive) {
+    return AsyncWaitError(status, primitive);
+  }
+
+  // The bare driver: co_await yields the AsyncWaitStatus.
+  template <Acquisition A>
+  static AsyncAcquire<A, Loop> Raw(A acq, Loop& loop, Deadline deadline, bool resume_on_cancel) {
+    return AsyncAcquire<A, Loop>(std::move(acq), loop, deadline, resume_on_cancel);
+  }
+
+  // Untimed: co_await yields on_acquired(...). A wait cut by the loop's
+  // destruction is never resumed (there is no result to give): the
+  // coroutine's owner destroys it.
+  template <Acquisition A, class OnAcquired>
+  static auto Untimed(A acq, Loop& loop, OnAcquired on_acquired) {
+    using Inner = AsyncAcquire<A, Loop>;
+    return MappedAwaiter(Inner(std::move(acq), loop, Deadline::Never(), /*resume_on_cancel=*/false),
+                         [on_acquired = std::move(on_acquired)](AsyncWaitStatus, const Inner& in) {
+                           return on_acquired(in);
+                         });
+  }
+
+  // Timed: co_await yields absl::Status (on_acquired returns void) or
+  // absl::StatusOr<T>: the result, or DeadlineExceeded, Cancelled (the loop
+  // was destroyed first) or ResourceExhausted (the word's waiter count is
+  // full; nothing waited), naming `primitive`. Nothing is taken unless OK.
+  template <Acquisition A, class OnAcquired>
+  static auto Timed(A acq, Loop& loop, Deadline deadline, const char* primitive,
+                    OnAcquired on_acquired) {
+    using Inner = AsyncAcquire<A, Loop>;
+    using T = std::invoke_result_t<OnAcquired&, const Inner&>;
+    using Result = std::conditional_t<std::is_void_v<T>, absl::Status, absl::StatusOr<T>>;
+    return MappedAwaiter(Inner(std::move(acq), loop, deadline, /*resume_on_cancel=*/true),
+                         [on_acquired = std::move(on_acquired), primitive](
+                             AsyncWaitStatus status, const Inner& in) -> Result {
+                           if (status != AsyncWaitStatus::kAcquired)
+                             return AsyncWaitError(status, primitive);
+                           if constexpr (std::is_void_v<T>) {
+                             on_acquired(in);
+                             return absl::OkStatus();
+                           } else {
+                             return on_acquired(in);
+                           }
+                         });
+  }
+};
 
 }  // namespace internal
 }  // namespace ringlock

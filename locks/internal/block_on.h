@@ -33,8 +33,8 @@
 #include <atomic>
 #include <concepts>
 #include <cstdint>
+#include <span>
 
-#include "absl/types/span.h"
 #include "locks/futex.h"
 #include "locks/internal/wait_backend.h"
 
@@ -49,7 +49,7 @@ concept OneWordAcquisition = requires(const A& a) {
 
 template <class A>
 concept ManyWordAcquisition = requires(const A& a) {
-  { a.entries() } -> std::convertible_to<absl::Span<const futex::WaitvEntry>>;
+  { a.entries() } -> std::convertible_to<std::span<const futex::WaitvEntry>>;
 };
 
 template <class A>
@@ -84,7 +84,7 @@ template <Acquisition A>
 BackendWaitResult SleepOnce(WaitBackend& backend, const A& acq, uint32_t expected,
                             Deadline deadline, WaitLeaver& leaver) {
   if constexpr (ManyWordAcquisition<A>) {
-    const absl::Span<const futex::WaitvEntry> entries = acq.entries();
+    const std::span<const futex::WaitvEntry> entries = acq.entries();
     int index;  // unused: OnWake re-checks every word
     return backend.WaitAny(entries.data(), static_cast<int>(entries.size()), deadline, &index,
                            leaver);

@@ -88,13 +88,22 @@ class FutexWaitBackend final : public WaitBackend {
   static FutexWaitBackend& Get();
 };
 
-// The backend blocking calls on this thread use: the ring-blocking one while
-// the thread owns an EventLoop that can wait on futexes, futex(2) otherwise.
+// The backend blocking calls on this thread use: a per-thread override
+// (ScopedFutexBlocking, tests), else the one the installed chooser returns
+// for this thread (the ring layer's: the ring-blocking backend while the
+// thread owns an EventLoop that can wait on futexes), else futex(2).
 WaitBackend& CurrentWaitBackend();
 
 // Installs `backend` for the calling thread (nullptr restores the default
 // choice); returns the previous override. For EventLoop integration and tests.
 WaitBackend* SetThreadWaitBackend(WaitBackend* backend);
+
+// The hook through which a layer above the core (//locks:ring) makes itself
+// the parker of threads it serves: called by CurrentWaitBackend() on every
+// blocking wait; nullptr = futex(2). Installed once, at static
+// initialization; the core alone never calls into io_uring.
+using ThreadBackendChooser = WaitBackend* (*)();
+void InstallThreadBackendChooser(ThreadBackendChooser chooser);
 
 // A protocol's step for a wake of its that woke nobody: called with the
 // word and the `token` the waker passed (e.g. the value it wrote).

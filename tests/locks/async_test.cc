@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/condvar.h"
 #include "locks/internal/uring_glue.h"
 #include "locks/event.h"

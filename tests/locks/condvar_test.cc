@@ -1,4 +1,5 @@
 #include "locks/condvar.h"
+#include "locks/async.h"
 
 #include <atomic>
 #include <chrono>

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/mutex.h"

@@ -1,4 +1,5 @@
 #include "locks/event.h"
+#include "locks/async.h"
 
 #include <unistd.h>
 

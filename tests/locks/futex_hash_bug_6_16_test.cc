@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/event.h"
 #include "locks/semaphore.h"
 #include "uring/event_loop.h"

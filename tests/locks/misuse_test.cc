@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/internal/word_access.h"

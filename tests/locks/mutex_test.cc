@@ -1,4 +1,5 @@
 #include "locks/mutex.h"
+#include "locks/async.h"
 
 #include <unistd.h>
 

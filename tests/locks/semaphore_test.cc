@@ -1,4 +1,5 @@
 #include "locks/semaphore.h"
+#include "locks/async.h"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -31,6 +31,7 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/condvar.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/mutex.h"

@@ -1,4 +1,5 @@
 #include "locks/wait_any.h"
+#include "locks/async.h"
 
 #include <atomic>
 #include <chrono>

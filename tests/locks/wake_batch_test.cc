@@ -1,4 +1,5 @@
 #include "locks/wake_batch.h"
+#include "locks/async.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

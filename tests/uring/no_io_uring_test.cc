@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "locks/async.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
 #include "locks/ring_wait_backend.h"

@@ -1,5 +1,7 @@
-// Where a flushed WakeBatch goes: the thread's EventLoop ring, a small
-// per-thread wake ring, or futex(2), in that order of preference.
+// The ring layer's wake sink: a thread's held wakes leave through its
+// EventLoop ring, a small per-thread wake ring, or futex(2), in that order of
+// preference. Installed at static initialization (see internal/wake_sink.h),
+// together with the loops' step-end hook that sends held wakes.
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -14,13 +16,6 @@
 
 namespace ringlock::internal {
 namespace {
-
-void SendThroughFutex(const QueuedWake* entries, int count) {
-  for (int i = 0; i < count; ++i) {
-    const QueuedWake& e = entries[i];
-    e.RunIfNobodyWoken(futex::Wake(*e.word, e.count, e.scope, e.bitset));
-  }
-}
 
 // Once per process: why WakeBatch falls back to one futex(2) call per wake.
 void SayOnce(const std::string& why) {
@@ -137,9 +132,7 @@ class WakeRing {
   int64_t offloaded_in_flight_ = 0;
 };
 
-}  // namespace
-
-void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
+void SendWakesThroughRings(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
   if (count == 0) return;
   uring::EventLoop* loop = uring::EventLoop::Current();
   QueuedWake reporting[WakeBatch::kCapacity];
@@ -170,7 +163,15 @@ void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
       return;
     }
   }
-  SendThroughFutex(entries, count);
+  SendWakesThroughFutex(entries, count);
 }
 
+// Event loops send the thread's held wakes at the end of every dispatch step.
+[[maybe_unused]] const bool kInstalled = [] {
+  InstallWakeSink(&SendWakesThroughRings);
+  uring::EventLoop::SetStepEndHook(&SendHeldWakes);
+  return true;
+}();
+
+}  // namespace
 }  // namespace ringlock::internal
