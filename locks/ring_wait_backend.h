@@ -9,8 +9,10 @@
 // that wait completes. This is what lets a thread waiting for lock B still
 // complete the I/O A that B's holder is waiting for.
 //
-// Chosen automatically: whenever uring::EventLoop::Current() is set on the
-// calling thread. Same word protocol, same results as the futex(2) backend.
+// Chosen automatically whenever uring::EventLoop::Current() is set on the
+// calling thread and the ring layer (//locks:ring, part of //locks) is
+// linked: it installs its chooser into the core at static initialization.
+// Same word protocol, same results as the futex(2) backend.
 // Nesting: a completion dispatched while waiting may itself block (on the
 // same lock or another); waits nest like function calls, the inner one
 // returns first. An outer wait whose futex completes while a nested wait runs
