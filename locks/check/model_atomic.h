@@ -13,9 +13,10 @@
 // ignored, so reorderings allowed by weaker orders are NOT explored; data
 // races and ordering bugs are ThreadSanitizer's job.
 //
-// compare_exchange_weak fails spuriously only when Options::spurious_cas_failures
-// is set (then a weak CAS that would succeed is a scheduler choice); otherwise
-// it behaves exactly like compare_exchange_strong.
+// compare_exchange_weak fails spuriously only when
+// Options::max_spurious_cas_failures allows (then a weak CAS that would succeed
+// is a scheduler choice); otherwise it behaves exactly like
+// compare_exchange_strong.
 #ifndef RINGLOCK_LOCKS_CHECK_MODEL_ATOMIC_H_
 #define RINGLOCK_LOCKS_CHECK_MODEL_ATOMIC_H_
 

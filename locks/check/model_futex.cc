@@ -256,8 +256,11 @@ void Scheduler::ForgetOp(AsyncOp* op) {
   if (op->state_ == AsyncOp::State::kIdle) return;
   const bool pending = op->state_ != AsyncOp::State::kCompleted;
   if (!draining_) {
-    Fail("async " + OpName(op) + " destroyed while " +
-         (pending ? "submitted or armed" : "completed and not dispatched"));
+    Fail("async " + OpName(op) + " destroyed while in flight (" +
+         (op->state_ == AsyncOp::State::kUnsubmitted ? "unsubmitted"
+          : pending                                   ? "armed"
+                                                      : "completed, not dispatched") +
+         ")");
   }
   if (op->state_ == AsyncOp::State::kArmed) Dequeue(-1, op);
   std::erase(pending_ops_, op);

@@ -192,6 +192,7 @@ void Scheduler::RunOneExecution() {
   steps_ = 0;
   preemptions_ = 0;
   spurious_used_ = 0;
+  cas_failures_ = 0;
   clock_advances_ = 0;
   now_ = 0;
   next_op_id_ = 0;
@@ -441,8 +442,9 @@ void Scheduler::AfterOp(const OpRecord& rec) {
 }
 
 bool Scheduler::SpuriousCasFailure() {
-  if (draining_ || !options_.spurious_cas_failures) return false;
+  if (draining_ || cas_failures_ >= options_.max_spurious_cas_failures) return false;
   if (NextChoice(2) == 0) return false;
+  ++cas_failures_;
   exec_counts_.insert("cas_spurious_failure");
   return true;
 }

@@ -100,8 +100,9 @@ struct Options {
   // Spurious futex wakeups the scheduler may inject per execution (each one
   // a choice at every step while a thread sleeps). 0 = none.
   int max_spurious_wakeups = 1;
-  // A compare_exchange_weak that would succeed may fail (a choice).
-  bool spurious_cas_failures = false;
+  // compare_exchange_weak calls that would succeed but fail spuriously (each
+  // a choice), per execution. 0 = weak behaves as strong.
+  int max_spurious_cas_failures = 0;
   // The virtual clock (NowNanos): each read may advance it by clock_tick_ns
   // (a choice), at most max_clock_advances times per execution.
   int max_clock_advances = 1;

@@ -151,6 +151,7 @@ class Scheduler {
   int steps_ = 0;
   int preemptions_ = 0;
   int spurious_used_ = 0;
+  int cas_failures_ = 0;
   int clock_advances_ = 0;
   int64_t now_ = 0;
   int next_op_id_ = 0;

@@ -427,7 +427,7 @@ TEST_F(CheckTest, DestroyingAnArmedOpFails) {
   }};
   const Result r = ExploreAndPrint(m.ToConfig("op destroyed armed"));
   ASSERT_FALSE(r.passed);
-  EXPECT_NE(r.failure.find("destroyed while submitted or armed"), std::string::npos) << r.failure;
+  EXPECT_NE(r.failure.find("destroyed while in flight (unsubmitted)"), std::string::npos) << r.failure;
 }
 
 // A thread that retries forever is a livelock, reported at max_steps.
@@ -445,6 +445,44 @@ TEST_F(CheckTest, LivelockHitsMaxSteps) {
   const Result r = ExploreAndPrint(m.ToConfig("spin forever"), o);
   ASSERT_FALSE(r.passed);
   EXPECT_NE(r.failure.find("max_steps (50)"), std::string::npos) << r.failure;
+  // The spinning thread cannot be drained: it is parked, never a hang.
+  EXPECT_NE(r.trace.find("could not drain"), std::string::npos) << r.trace;
+}
+
+// Deadlines on the virtual clock: a timeout never returns before its deadline.
+TEST_F(CheckTest, VirtualClockDeadlinesAndWeakCas) {
+  struct S {
+    Atomic<uint32_t> flag{0};
+    Atomic<uint32_t> cas_word{0};
+  };
+  Model<S> m;
+  m.threads = {
+      [](S& s) {
+        const int64_t deadline = NowNanos() + 500;
+        while (s.flag.load() == 0) {
+          if (WaitUntil(s.flag, 0, kMatchAny, deadline) == FutexWaitResult::kTimedOut) {
+            if (NowNanos() < deadline) Count("timed out early");
+            Count("timed out");
+            return;
+          }
+        }
+      },
+      [](S& s) {
+        uint32_t e = 0;
+        while (!s.cas_word.compare_exchange_weak(e, 1)) e = 0;
+        s.flag.store(1);
+        Wake(s.flag, 1);
+      },
+  };
+  Options o;
+  o.max_spurious_wakeups = 0;
+  o.max_spurious_cas_failures = 1;
+  const Result r = ExploreAndPrint(m.ToConfig("deadline"), o);
+  ASSERT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(r.counts.at("timed out"), 0);
+  EXPECT_GT(r.counts.at("clock_advance"), 0);
+  EXPECT_GT(r.counts.at("cas_spurious_failure"), 0);
+  EXPECT_EQ(r.counts.count("timed out early"), 0u);
 }
 
 // Outside an exploration the model types act directly.
