@@ -36,7 +36,9 @@ class Scheduler {
   void AfterOp(const OpRecord& rec);
   bool SpuriousCasFailure();
   int ModelChoose(int n, const char* what);
-  void CountEvent(const char* what) { exec_counts_.insert(what); }
+  void CountEvent(const char* what) {
+    if (!draining_) exec_counts_.insert(what);
+  }
   int64_t Now();
   WaitAnyResult Sleep(const WaitEntry* entries, int count, uint32_t bitset, bool timed,
                       int64_t deadline, bool waitv);

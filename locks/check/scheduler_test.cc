@@ -485,8 +485,13 @@ TEST_F(CheckTest, VirtualClockDeadlinesAndWeakCas) {
   EXPECT_EQ(r.counts.count("timed out early"), 0u);
 }
 
-// Outside an exploration the model types act directly.
+// Outside an exploration the model types act directly; static words are
+// constant-initialized, as the production word.
+constinit Atomic<uint32_t> g_static_word{7};
+
 TEST_F(CheckTest, OutsideAnExplorationOperationsActDirectly) {
+  EXPECT_EQ(g_static_word.fetch_add(1), 7u);
+  EXPECT_EQ(g_static_word.load(), 8u);
   Atomic<uint32_t> w{5};
   EXPECT_EQ(w.fetch_add(2), 5u);
   EXPECT_EQ(w.fetch_or(8), 7u);
