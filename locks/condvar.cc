@@ -20,7 +20,7 @@ namespace {
 // (almost always nobody; one syscall on the first notify after the last
 // waiter left, later ones are free).
 template <FutexScope kScope>
-void ClearWaitersIfNobodyWoken(std::atomic<uint32_t>& word, uint32_t written) {
+void ClearWaitersIfNobodyWoken(internal::FutexWord& word, uint32_t written) {
   if (word.compare_exchange_strong(written, (written + kCondSeqOne) & ~kCondWaiters,
                                    std::memory_order_release, std::memory_order_relaxed)) {
     WakeWord(word, INT_MAX, kScope);
@@ -29,7 +29,7 @@ void ClearWaitersIfNobodyWoken(std::atomic<uint32_t>& word, uint32_t written) {
 
 }  // namespace
 
-void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all) {
+void CondVarNotify(internal::FutexWord& word, FutexScope scope, bool all) {
   uint32_t w = word.load(std::memory_order_relaxed);
   uint32_t next;
   do {
@@ -47,9 +47,9 @@ void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all) {
   }
 }
 
-bool CondVarHasSleepers(std::atomic<uint32_t>& word, FutexScope scope) {
+bool CondVarHasSleepers(internal::FutexWord& word, FutexScope scope) {
   // A debug check that needs the count itself, not a protocol wake.
-  return futex::Wake(word, INT_MAX, scope) > 0;
+  return FutexWake(word, INT_MAX, scope, futex::kMatchAny) > 0;
 }
 
 bool CondVarAcquisition::Arm(uint32_t* expected) {

@@ -78,6 +78,7 @@
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
 #include "locks/mutex.h"
+#include "locks/internal/word.h"
 #include "uring/task.h"
 
 namespace ringlock {
@@ -92,10 +93,10 @@ inline constexpr uint32_t kCondSeqOne = 1u << 1;
 class CondVarAcquisition {
  public:
   using UnlockFn = void (*)(void*);
-  CondVarAcquisition(std::atomic<uint32_t>& word, FutexScope scope, UnlockFn unlock, void* lock)
+  CondVarAcquisition(internal::FutexWord& word, FutexScope scope, UnlockFn unlock, void* lock)
       : word_(word), scope_(scope), unlock_(unlock), lock_(lock) {}
 
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   FutexScope scope() const { return scope_; }
   uint32_t bitset() const { return futex::kMatchAny; }
 
@@ -108,16 +109,16 @@ class CondVarAcquisition {
   bool Rearm(uint32_t*) { return true; }
 
  private:
-  std::atomic<uint32_t>& word_;
+  internal::FutexWord& word_;
   FutexScope scope_;
   UnlockFn unlock_;
   void* lock_;
   uint32_t seq_ = 0;
 };
 
-void CondVarNotify(std::atomic<uint32_t>& word, FutexScope scope, bool all);
+void CondVarNotify(internal::FutexWord& word, FutexScope scope, bool all);
 // Debug only: wakes every sleeper; true if there was one.
-bool CondVarHasSleepers(std::atomic<uint32_t>& word, FutexScope scope);
+bool CondVarHasSleepers(internal::FutexWord& word, FutexScope scope);
 
 }  // namespace internal
 
@@ -224,7 +225,7 @@ class BasicCondVar {
   }
 
   // The futex word, read-only (internal::WordAccess writes it: internals, tests).
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::CondVar" : "ringlock::ProcessSharedCondVar";
@@ -254,7 +255,7 @@ class BasicCondVar {
     return woken;
   }
 
-  std::atomic<uint32_t> word_{0};
+  internal::FutexWord word_{0};
 };
 
 using CondVar = BasicCondVar<FutexScope::kPrivate>;

@@ -10,7 +10,7 @@ constexpr bool IsAuto(uint32_t w) { return w & kEventAuto; }
 constexpr uint32_t Waiters(uint32_t w) { return w / kEventWaiterOne; }
 }  // namespace
 
-bool EventTryWait(std::atomic<uint32_t>& word) {
+bool EventTryWait(internal::FutexWord& word) {
   uint32_t w = word.load(std::memory_order_acquire);
   if (!IsAuto(w)) return w & kEventSet;
   while (w & kEventSet) {
@@ -22,7 +22,7 @@ bool EventTryWait(std::atomic<uint32_t>& word) {
   return false;
 }
 
-void EventSet(std::atomic<uint32_t>& word, FutexScope scope) {
+void EventSet(internal::FutexWord& word, FutexScope scope) {
   uint32_t w = word.load(std::memory_order_relaxed);
   do {
     if (w & kEventSet) return;  // already set: sets do not accumulate

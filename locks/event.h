@@ -60,6 +60,7 @@
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
+#include "locks/internal/word.h"
 
 namespace ringlock {
 
@@ -76,11 +77,11 @@ class EventAcquisition {
  public:
   // `name`: the primitive's Name(), for messages. `refuse_when_full`: as
   // SemaphoreAcquisition's (for the timed async wait).
-  EventAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name,
+  EventAcquisition(internal::FutexWord& word, FutexScope scope, const char* name,
                    bool refuse_when_full = false)
       : word_(word), scope_(scope), name_(name), refuse_when_full_(refuse_when_full) {}
 
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   FutexScope scope() const { return scope_; }
   uint32_t bitset() const { return futex::kMatchAny; }
 
@@ -94,15 +95,15 @@ class EventAcquisition {
   // deregisters. Returns false (and the current word) if not set.
   bool TryTake(bool registered, uint32_t* w);
 
-  std::atomic<uint32_t>& word_;
+  internal::FutexWord& word_;
   FutexScope scope_;
   const char* name_;
   bool refuse_when_full_;
   bool refused_ = false;
 };
 
-bool EventTryWait(std::atomic<uint32_t>& word);
-void EventSet(std::atomic<uint32_t>& word, FutexScope scope);
+bool EventTryWait(internal::FutexWord& word);
+void EventSet(internal::FutexWord& word, FutexScope scope);
 
 }  // namespace internal
 
@@ -174,7 +175,7 @@ class BasicEvent {
   }
 
   // The futex word, read-only (internal::WordAccess writes it: internals, tests).
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Event" : "ringlock::ProcessSharedEvent";
@@ -182,7 +183,7 @@ class BasicEvent {
 
  private:
   friend struct internal::WordAccess;  // writable word: internals and tests only
-  std::atomic<uint32_t> word_;
+  internal::FutexWord word_;
 };
 
 using Event = BasicEvent<FutexScope::kPrivate>;

@@ -2,6 +2,7 @@
 
 #include "locks/internal/block_on.h"
 #include "locks/internal/spin.h"
+#include "locks/internal/word.h"
 #include "locks/internal/wait_backend.h"
 
 namespace ringlock {
@@ -17,7 +18,7 @@ namespace {
 // section, 2-vCPU VM, 3 interleaved repetitions each, 2026-11-27, before the
 // INV5 change): spinning regardless of parked waiters gave 24.3 / 24.4 / 24.9
 // Mops/s at 2 / 4 / 8 threads, this rule 22.9 / 28.4 / 38.5.
-constexpr int kSpinLimit = 100;
+constexpr int kSpinLimit = internal::kMutexSpinLimit;  // 100; 1 in model-checked builds
 
 }  // namespace
 
@@ -68,18 +69,8 @@ template class BasicMutex<FutexScope::kShared>;
 
 namespace internal {
 
-// The starving branch of OnWake keeps W=1 in the value it then sleeps on,
-// so its wake must not leave a W that claims a woken waiter when it woke
-// nobody (INV3): clear it, then the caller's own sleep on that value returns
-// at once and it looks again. The wake path runs it (WakeWord), at once or
-// when a WakeBatch sends the wake.
 template <FutexScope kScope>
-void OnWakeFoundNobody(std::atomic<uint32_t>& word, uint32_t /*token*/) {
-  word.fetch_and(~BasicMutex<kScope>::kWaking, std::memory_order_relaxed);
-}
-
-template <FutexScope kScope>
-void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w) {
+void WakeOneIfUnattended(internal::FutexWord& word, uint32_t w) {
   using M = BasicMutex<kScope>;
   for (;;) {
     // Held: the holder's unlock will come here. Nobody waits, or a waiter is
@@ -97,7 +88,7 @@ void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w) {
 
 template <FutexScope kScope>
 bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
-  std::atomic<uint32_t>& word = mu_.word_;
+  internal::FutexWord& word = mu_.word_;
   uint32_t w = word.load(std::memory_order_relaxed);
   for (;;) {
     if ((w & (M::kLocked | M::kStarvingMask)) == 0) {
@@ -123,7 +114,7 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     // W here costs at most one extra wake.
     const uint32_t registered = (w + M::kWaiterOne) & ~M::kWaking;
     if (word.compare_exchange_weak(w, registered, std::memory_order_relaxed)) {
-      registered_at_ns_ = MonotonicNanos();
+      registered_at_ns_ = ProtocolNanos();
       *expected = registered;
       return false;
     }
@@ -132,9 +123,9 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
 
 template <FutexScope kScope>
 bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
-  std::atomic<uint32_t>& word = mu_.word_;
+  internal::FutexWord& word = mu_.word_;
   const bool waited_long =
-      !starving_ && MonotonicNanos() - registered_at_ns_ >=
+      !starving_ && ProtocolNanos() - registered_at_ns_ >=
                         std::chrono::nanoseconds(M::kStarvationAfter).count();
   uint32_t w = word.load(std::memory_order_relaxed);
   for (;;) {
@@ -168,12 +159,28 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
     // Free, but reserved for starving waiters and we are not one: make sure
     // one of them is awake (we may have been woken in its place), then sleep.
     again |= M::kWaking;
-    if (word.compare_exchange_weak(w, again, std::memory_order_relaxed)) {
-      // The one sleep on a value with W (INV5's exception): this wake is
-      // ours, and if it finds no starving waiter asleep we clear W, so the
-      // sleep fails and we look again (within kStarvationAfter we starve).
-      WakeWord(word, 1, kScope, M::kStarvingBit, &OnWakeFoundNobody<kScope>);
+    if (!word.compare_exchange_weak(w, again, std::memory_order_relaxed)) continue;
+    // The one sleep on a value with W (INV5's exception): this wake is ours.
+    // It leaves at once, never held in a WakeBatch: what we sleep on depends
+    // on whether it found a starving waiter asleep.
+    if (FutexWake(word, 1, kScope, M::kStarvingBit) > 0) {
       *expected = again;
+      return false;
+    }
+    // It found nobody: every starving waiter is awake, and each one takes
+    // the lock or leaves (Leave wakes one in its place, INV2), so our W
+    // claims nobody: clear it (INV3). Then sleep on the value we see if it
+    // has no W, and still holds us off; else look again. Re-checking at
+    // once instead, as a waiter did until the model checker showed it,
+    // spins for as long as a starving waiter that is leaving is preempted
+    // (bounded only by our own turn to starve, 1 ms).
+    word.fetch_and(~M::kWaking, std::memory_order_relaxed);
+    w = word.load(std::memory_order_relaxed);
+    const bool held_off = (w & M::kLocked) != 0 || (w & M::kStarvingMask) != 0;
+    const bool may_take = (w & M::kLocked) == 0 && waited_long &&
+                          (w & M::kStarvingMask) != M::kStarvingMask;
+    if ((w & M::kWaking) == 0 && held_off && !may_take) {
+      *expected = w;
       return false;
     }
   }
@@ -181,7 +188,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
 
 template <FutexScope kScope>
 void MutexAcquisition<kScope>::Leave() {
-  std::atomic<uint32_t>& word = mu_.word_;
+  internal::FutexWord& word = mu_.word_;
   uint32_t w = word.load(std::memory_order_relaxed);
   uint32_t left;
   do {

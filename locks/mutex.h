@@ -101,6 +101,7 @@
 #include "locks/internal/check.h"
 #include "locks/internal/tsan.h"
 #include "locks/internal/word_access.h"
+#include "locks/internal/word.h"
 
 namespace ringlock {
 
@@ -236,7 +237,7 @@ class ABSL_LOCKABLE BasicMutex {
   bool is_locked() const { return word_.load(std::memory_order_relaxed) & kLocked; }
 
   // The futex word, read-only (internal::WordAccess writes it: internals, tests).
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Mutex" : "ringlock::ProcessSharedMutex";
@@ -272,7 +273,7 @@ class ABSL_LOCKABLE BasicMutex {
   void UnlockSlow();
   void ReleaseToStarving();
 
-  std::atomic<uint32_t> word_{0};
+  internal::FutexWord word_{0};
 };
 
 using Mutex = BasicMutex<FutexScope::kPrivate>;
@@ -320,7 +321,7 @@ class MutexAcquisition {
   explicit MutexAcquisition(M& mu, bool timed = false, bool refuse_when_full = false)
       : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0), refuse_when_full_(refuse_when_full) {}
 
-  const std::atomic<uint32_t>& word() const { return mu_.word_; }
+  const internal::FutexWord& word() const { return mu_.word_; }
   FutexScope scope() const { return kScope; }
   uint32_t bitset() const { return starving_ ? M::kAnyBit | M::kStarvingBit : M::kAnyBit; }
 
@@ -351,7 +352,7 @@ class MutexAcquisition {
 // wakes one: a starving waiter if any. Unlockers, leaving and re-sleeping
 // waiters all end here.
 template <FutexScope kScope>
-void WakeOneIfUnattended(std::atomic<uint32_t>& word, uint32_t w);
+void WakeOneIfUnattended(internal::FutexWord& word, uint32_t w);
 
 extern template class MutexAcquisition<FutexScope::kPrivate>;
 extern template class MutexAcquisition<FutexScope::kShared>;

@@ -10,7 +10,7 @@ constexpr uint32_t Permits(uint32_t w) { return w & kSemPermitMask; }
 constexpr uint32_t Waiters(uint32_t w) { return w / kSemWaiterOne; }
 }  // namespace
 
-bool SemaphoreTryAcquire(std::atomic<uint32_t>& word) {
+bool SemaphoreTryAcquire(internal::FutexWord& word) {
   uint32_t w = word.load(std::memory_order_relaxed);
   while (Permits(w) > 0) {
     if (word.compare_exchange_weak(w, w - 1, std::memory_order_acquire,
@@ -21,7 +21,7 @@ bool SemaphoreTryAcquire(std::atomic<uint32_t>& word) {
   return false;
 }
 
-void SemaphoreRelease(std::atomic<uint32_t>& word, uint32_t n, uint32_t max, FutexScope scope,
+void SemaphoreRelease(internal::FutexWord& word, uint32_t n, uint32_t max, FutexScope scope,
                       const char* name) {
   if (n == 0) return;
   // Checked in every build, before writing: past max() the permits would

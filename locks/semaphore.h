@@ -64,6 +64,7 @@
 #include "locks/internal/block_on.h"
 #include "locks/internal/check.h"
 #include "locks/internal/word_access.h"
+#include "locks/internal/word.h"
 
 namespace ringlock {
 
@@ -79,11 +80,11 @@ class SemaphoreAcquisition {
   // `refuse_when_full`: when kSemMaxWaiters are registered, Arm registers
   // nothing and refused() turns true (for waits that can report it);
   // otherwise Arm aborts with a message, in every build.
-  SemaphoreAcquisition(std::atomic<uint32_t>& word, FutexScope scope, const char* name,
+  SemaphoreAcquisition(internal::FutexWord& word, FutexScope scope, const char* name,
                        bool refuse_when_full = false)
       : word_(word), scope_(scope), name_(name), refuse_when_full_(refuse_when_full) {}
 
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   FutexScope scope() const { return scope_; }
   uint32_t bitset() const { return futex::kMatchAny; }
 
@@ -93,15 +94,15 @@ class SemaphoreAcquisition {
   bool refused() const { return refused_; }
 
  private:
-  std::atomic<uint32_t>& word_;
+  internal::FutexWord& word_;
   FutexScope scope_;
   const char* name_;
   bool refuse_when_full_;
   bool refused_ = false;
 };
 
-bool SemaphoreTryAcquire(std::atomic<uint32_t>& word);
-void SemaphoreRelease(std::atomic<uint32_t>& word, uint32_t n, uint32_t max, FutexScope scope,
+bool SemaphoreTryAcquire(internal::FutexWord& word);
+void SemaphoreRelease(internal::FutexWord& word, uint32_t n, uint32_t max, FutexScope scope,
                       const char* name);
 
 }  // namespace internal
@@ -180,7 +181,7 @@ class BasicSemaphore {
   }
 
   // The futex word, read-only (internal::WordAccess writes it: internals, tests).
-  const std::atomic<uint32_t>& word() const { return word_; }
+  const internal::FutexWord& word() const { return word_; }
   static constexpr FutexScope scope() { return kScope; }
   static constexpr const char* Name() {
     return kScope == FutexScope::kPrivate ? "ringlock::Semaphore"
@@ -197,7 +198,7 @@ class BasicSemaphore {
     return desired > std::ptrdiff_t{kMax} ? kMax : static_cast<uint32_t>(desired);
   }
 
-  std::atomic<uint32_t> word_;
+  internal::FutexWord word_;
 };
 
 template <uint32_t kMax = internal::kSemPermitMask>

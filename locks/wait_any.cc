@@ -28,7 +28,7 @@ bool WaitAnyAcquisition::Arm(uint32_t*) {
       return true;
     }
     entries_[i] = std::visit(
-        [&](auto& a) { return futex::WaitvEntry{&a.word(), expected, a.scope()}; },
+        [&](auto& a) { return internal::WaitEntry{&a.word(), expected, a.scope()}; },
         waitables_[i]);
   }
   return false;

@@ -84,7 +84,7 @@ class WaitAnyAcquisition {
   // from a sleep may mean any word moved.
   bool OnWake(uint32_t* expected);
   void Leave();
-  std::span<const futex::WaitvEntry> entries() const { return entries_; }
+  std::span<const internal::WaitEntry> entries() const { return entries_; }
 
   // The index of the primitive taken, once Arm or OnWake returned true.
   int taken() const { return taken_; }
@@ -93,7 +93,7 @@ class WaitAnyAcquisition {
   void LeaveAllBut(int armed, int keep);
 
   std::vector<Waitable> waitables_;  // copies: their waits mutate them
-  std::vector<futex::WaitvEntry> entries_;
+  std::vector<internal::WaitEntry> entries_;
   int taken_ = -1;
 };
 

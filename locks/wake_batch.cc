@@ -61,7 +61,7 @@ void InstallWakeSink(WakeSink sink) { g_sink.store(sink, std::memory_order_relea
 void SendWakesThroughFutex(const QueuedWake* entries, int count) {
   for (int i = 0; i < count; ++i) {
     const QueuedWake& e = entries[i];
-    e.RunIfNobodyWoken(futex::Wake(*e.word, e.count, e.scope, e.bitset));
+    e.RunIfNobodyWoken(FutexWake(*e.word, e.count, e.scope, e.bitset));
   }
 }
 
@@ -74,12 +74,12 @@ void SendWakes(const QueuedWake* entries, int count, WakeBatch::Mode mode) {
   }
 }
 
-void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope, uint32_t bitset,
+void WakeWord(internal::FutexWord& word, int count, FutexScope scope, uint32_t bitset,
               NobodyWokenFn if_nobody_woken, uint32_t token) {
   const QueuedWake wake{&word, count, scope, bitset, if_nobody_woken, token};
   ThreadWakes& t = t_wakes;
   if (t.depth == 0) {
-    wake.RunIfNobodyWoken(futex::Wake(word, count, scope, bitset));
+    wake.RunIfNobodyWoken(FutexWake(word, count, scope, bitset));
     return;
   }
   if (t.count == WakeBatch::kCapacity) FlushThreadWakes();

@@ -45,10 +45,10 @@ inline constexpr bool kNoAsyncLoop = false;
 // specialization provides:
 //   template <bool kManyWords> using WaitOp = ...;  // a base class with
 //       virtual void Complete(int32_t res), kept alive until it runs
-//   static void StartWait(Loop&, WaitOp<false>*, const std::atomic<uint32_t>& word,
+//   static void StartWait(Loop&, WaitOp<false>*, const internal::FutexWord& word,
 //                         uint32_t expected, FutexScope, uint32_t bitset, Deadline);
 //   static void StartWaitv(Loop&, WaitOp<true>*,
-//                          std::span<const futex::WaitvEntry>, Deadline);
+//                          std::span<const internal::WaitEntry>, Deadline);
 //   static void Cancel(Loop&, WaitOp<kManyWords>*);  // for both kinds
 //   static void CheckResult(int32_t res);  // aborts on a fault
 // Completion results: 0 or an index (woken), -EAGAIN (a word differed when
@@ -90,7 +90,7 @@ class AsyncAcquireState final : public AsyncLoop<Loop>::template WaitOp<ManyWord
     uint32_t expected = 0;
     if (acq_.OnWake(&expected)) {
       Finish(AsyncWaitStatus::kAcquired);
-    } else if (res == -ETIMEDOUT || deadline_.HasPassed()) {
+    } else if (res == -ETIMEDOUT || DeadlinePassed(deadline_)) {
       acq_.Leave();
       Finish(AsyncWaitStatus::kTimedOut);
     } else if (res == -ECANCELED) {

@@ -22,7 +22,7 @@
 //                                     // once per wait.
 // and what it sleeps on, one of:
 //   one word:   word(), scope(), bitset()  (the wake bitset it sleeps with)
-//   many words: entries()  (WaitAny: one futex::WaitvEntry per primitive,
+//   many words: entries()  (WaitAny: one internal::WaitEntry per primitive,
 //               holding the values its Arm / OnWake left; `expected` unused)
 //
 // OnWake is also called once after a timeout: a wake that raced with the
@@ -42,14 +42,14 @@ namespace ringlock::internal {
 
 template <class A>
 concept OneWordAcquisition = requires(const A& a) {
-  { a.word() } -> std::same_as<const std::atomic<uint32_t>&>;
+  { a.word() } -> std::same_as<const internal::FutexWord&>;
   { a.scope() } -> std::same_as<FutexScope>;
   { a.bitset() } -> std::same_as<uint32_t>;
 };
 
 template <class A>
 concept ManyWordAcquisition = requires(const A& a) {
-  { a.entries() } -> std::convertible_to<std::span<const futex::WaitvEntry>>;
+  { a.entries() } -> std::convertible_to<std::span<const internal::WaitEntry>>;
 };
 
 template <class A>
@@ -84,7 +84,7 @@ template <Acquisition A>
 BackendWaitResult SleepOnce(WaitBackend& backend, const A& acq, uint32_t expected,
                             Deadline deadline, WaitLeaver& leaver) {
   if constexpr (ManyWordAcquisition<A>) {
-    const std::span<const futex::WaitvEntry> entries = acq.entries();
+    const std::span<const internal::WaitEntry> entries = acq.entries();
     int index;  // unused: OnWake re-checks every word
     return backend.WaitAny(entries.data(), static_cast<int>(entries.size()), deadline, &index,
                            leaver);
@@ -108,12 +108,12 @@ bool BlockOn(A& acq, Deadline deadline) {
     const BackendWaitResult r = SleepOnce(backend, acq, expected, deadline, leaver);
     if (r == BackendWaitResult::kLeft) {
       // Deregistered by the backend: start over as a new waiter.
-      if (deadline.HasPassed()) return false;
+      if (DeadlinePassed(deadline)) return false;
       if (Rearm(acq, &expected)) return true;
       continue;
     }
     if (acq.OnWake(&expected)) return true;
-    if (r == BackendWaitResult::kTimedOut || deadline.HasPassed()) {
+    if (r == BackendWaitResult::kTimedOut || DeadlinePassed(deadline)) {
       acq.Leave();
       return false;
     }

@@ -21,6 +21,7 @@
 
 #include "locks/futex.h"
 #include "locks/wake_batch.h"
+#include "locks/internal/word.h"
 
 namespace ringlock::internal {
 
@@ -47,13 +48,13 @@ class WaitBackend {
   // Returns after a wake with an intersecting bitset, a value mismatch, the
   // deadline, spuriously, or kLeft after calling leaver.Leave(). Callers
   // always re-check the word.
-  virtual BackendWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected,
+  virtual BackendWaitResult Wait(const internal::FutexWord& word, uint32_t expected,
                                  Deadline deadline, FutexScope scope, uint32_t bitset,
                                  WaitLeaver& leaver) = 0;
 
   // Returns when any entry is woken or mismatches, at the deadline, or
   // kLeft (index -1) after calling leaver.Leave() for all entries.
-  virtual BackendWaitResult WaitAny(const futex::WaitvEntry* entries, int count,
+  virtual BackendWaitResult WaitAny(const internal::WaitEntry* entries, int count,
                                     Deadline deadline, int* index, WaitLeaver& leaver) = 0;
 
   virtual const char* name() const = 0;
@@ -73,13 +74,13 @@ inline BackendWaitResult ToBackendResult(FutexWaitResult r) {
 
 class FutexWaitBackend final : public WaitBackend {
  public:
-  BackendWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadline deadline,
+  BackendWaitResult Wait(const internal::FutexWord& word, uint32_t expected, Deadline deadline,
                          FutexScope scope, uint32_t bitset, WaitLeaver&) override {
-    return ToBackendResult(futex::Wait(word, expected, deadline, scope, bitset));
+    return ToBackendResult(FutexWait(word, expected, deadline, scope, bitset));
   }
-  BackendWaitResult WaitAny(const futex::WaitvEntry* entries, int count, Deadline deadline,
+  BackendWaitResult WaitAny(const internal::WaitEntry* entries, int count, Deadline deadline,
                             int* index, WaitLeaver&) override {
-    const futex::WaitvResult r = futex::WaitAny(entries, count, deadline);
+    const futex::WaitvResult r = FutexWaitAny(entries, count, deadline);
     *index = r.index;
     return ToBackendResult(r.result);
   }
@@ -107,7 +108,7 @@ void InstallThreadBackendChooser(ThreadBackendChooser chooser);
 
 // A protocol's step for a wake of its that woke nobody: called with the
 // word and the `token` the waker passed (e.g. the value it wrote).
-using NobodyWokenFn = void (*)(std::atomic<uint32_t>& word, uint32_t token);
+using NobodyWokenFn = void (*)(internal::FutexWord& word, uint32_t token);
 
 // Wakes up to `count` waiters on `word` whose bitset intersects `bitset`:
 // at once through futex(2), or queued on the thread's open WakeBatch (sent
@@ -115,7 +116,7 @@ using NobodyWokenFn = void (*)(std::atomic<uint32_t>& word, uint32_t token);
 // Whenever the wake turns out to have woken nobody, on whichever path it
 // took, it runs `if_nobody_woken(word, token)` itself, right after the wake:
 // a protocol that must know cannot forget to ask.
-void WakeWord(std::atomic<uint32_t>& word, int count, FutexScope scope,
+void WakeWord(internal::FutexWord& word, int count, FutexScope scope,
               uint32_t bitset = futex::kMatchAny, NobodyWokenFn if_nobody_woken = nullptr,
               uint32_t token = 0);
 

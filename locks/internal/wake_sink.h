@@ -17,7 +17,7 @@ namespace ringlock::internal {
 
 // One wake held in a thread's WakeBatch.
 struct QueuedWake {
-  std::atomic<uint32_t>* word;
+  internal::FutexWord* word;
   int count;
   FutexScope scope;
   uint32_t bitset;

@@ -7,13 +7,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include "locks/internal/word.h"
 
 namespace ringlock::internal {
 
 // Each primitive declares it a friend.
 struct WordAccess {
   template <class Primitive>
-  static std::atomic<uint32_t>& Of(Primitive& p) {
+  static internal::FutexWord& Of(Primitive& p) {
     return p.word_;
   }
 };

@@ -1,0 +1,129 @@
+// Ring waiters in the model: a loop the real coroutine driver
+// (internal/async_acquire.h) runs on, and a ring-blocking backend for
+// threads, both over check::AsyncOp (a FUTEX_WAIT SQE that is unsubmitted,
+// armed, or completed and not yet dispatched). Built only with
+// RINGLOCK_MODEL_CHECK (//locks/check:model_locks).
+#ifndef RINGLOCK_LOCKS_CHECK_MODEL_LOOP_H_
+#define RINGLOCK_LOCKS_CHECK_MODEL_LOOP_H_
+
+#include <cerrno>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <span>
+
+#include "locks/check/model_futex.h"
+#include "locks/internal/async_acquire.h"
+#include "locks/internal/wait_backend.h"
+#include "locks/internal/word.h"
+
+namespace ringlock::check {
+
+// One per loop thread; the thread drives it with RunUntil.
+class ModelLoop {
+ public:
+  // Dispatches this thread's completed ops until done(). Nests, as
+  // EventLoop::RunUntil does.
+  void RunUntil(const std::function<bool()>& done) {
+    ++run_depth_;
+    RunLoopUntil(done);
+    --run_depth_;
+  }
+  int run_depth() const { return run_depth_; }
+
+ private:
+  int run_depth_ = 0;
+};
+
+// A coroutine started at once on the calling (loop) thread and never
+// awaited: the model's Spawn.
+struct Detached {
+  struct promise_type {
+    Detached get_return_object() { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }
+  };
+};
+
+// The ring-blocking backend in the model: arms an op and runs the loop until
+// it completes. An op that completes while a nested RunUntil runs above its
+// own hands its wake on at once (Leave) and reports kLeft, exactly as
+// RingWaitBackend does.
+class ModelRingBackend final : public ringlock::internal::WaitBackend {
+ public:
+  explicit ModelRingBackend(ModelLoop& loop) : loop_(loop) {}
+
+  ringlock::internal::BackendWaitResult Wait(const ringlock::internal::FutexWord& word, uint32_t expected,
+                                   Deadline deadline, FutexScope, uint32_t bitset,
+                                   ringlock::internal::WaitLeaver& leaver) override {
+    Op op(loop_, leaver);
+    StartWait(&op, word, expected, bitset, !deadline.is_never(), "ring-blocking wait");
+    loop_.RunUntil([&] { return op.done; });
+    if (op.left) return ringlock::internal::BackendWaitResult::kLeft;
+    switch (op.res) {
+      case -EAGAIN:
+        return ringlock::internal::BackendWaitResult::kValueChanged;
+      case -ETIMEDOUT:
+        return ringlock::internal::BackendWaitResult::kTimedOut;
+      default:
+        return ringlock::internal::BackendWaitResult::kWoken;
+    }
+  }
+  ringlock::internal::BackendWaitResult WaitAny(const ringlock::internal::WaitEntry*, int, Deadline, int*,
+                                      ringlock::internal::WaitLeaver&) override {
+    std::fprintf(stderr, "model: ring-blocking WaitAny is not modelled\n");
+    std::abort();
+  }
+  const char* name() const override { return "model-ring"; }
+
+ private:
+  struct Op final : AsyncOp {
+    Op(ModelLoop& loop, ringlock::internal::WaitLeaver& leaver)
+        : loop(loop), leaver(leaver), depth(loop.run_depth() + 1) {}
+    void Complete(int32_t r) override {
+      res = r;
+      done = true;
+      if (loop.run_depth() > depth) {
+        leaver.Leave();
+        left = true;
+      }
+    }
+    ModelLoop& loop;
+    ringlock::internal::WaitLeaver& leaver;
+    const int depth;
+    int32_t res = 0;
+    bool done = false;
+    bool left = false;
+  };
+
+  ModelLoop& loop_;
+};
+
+}  // namespace ringlock::check
+
+namespace ringlock::internal {
+
+template <>
+struct AsyncLoop<check::ModelLoop> {
+  struct Op : check::AsyncOp {};
+  template <bool kManyWords>
+  using WaitOp = Op;
+
+  static void StartWait(check::ModelLoop&, Op* op, const FutexWord& word, uint32_t expected,
+                        FutexScope, uint32_t bitset, Deadline deadline) {
+    check::StartWait(op, word, expected, bitset, !deadline.is_never(), "coroutine wait");
+  }
+  static void StartWaitv(check::ModelLoop&, Op*, std::span<const WaitEntry>, Deadline) {
+    std::fprintf(stderr, "model: async WaitAny is not modelled\n");
+    std::abort();
+  }
+  static void Cancel(check::ModelLoop&, Op* op) { check::Cancel(op); }
+  static void CheckResult(int32_t) {}
+};
+
+}  // namespace ringlock::internal
+
+#endif  // RINGLOCK_LOCKS_CHECK_MODEL_LOOP_H_

@@ -1,0 +1,72 @@
+// The futex word and the four things a word protocol asks of the kernel
+// (wait, wait on many, wake, the clock): the one seam between the
+// protocols and the machine.
+//
+// Production builds: std::atomic<uint32_t> and inline forwards to futex(2),
+// futex_waitv(2) and CLOCK_MONOTONIC (no cost). Builds with
+// RINGLOCK_MODEL_CHECK (//locks/check:model_locks, tests only) compile the
+// very same protocol sources against the model checker instead: a word whose
+// every operation is a scheduling point, a futex model, and a virtual clock
+// (locks/check/README.md). Every primitive in the core reaches the kernel
+// only through this header, so what the checker explores is the code that
+// ships.
+#ifndef RINGLOCK_LOCKS_INTERNAL_WORD_H_
+#define RINGLOCK_LOCKS_INTERNAL_WORD_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "locks/futex.h"
+#include "locks/internal/spin.h"
+
+#ifdef RINGLOCK_MODEL_CHECK
+#include "locks/check/model_atomic.h"
+#endif
+
+namespace ringlock::internal {
+
+#ifndef RINGLOCK_MODEL_CHECK
+
+using FutexWord = std::atomic<uint32_t>;
+using WaitEntry = futex::WaitvEntry;  // {word, expected, scope}
+
+inline FutexWaitResult FutexWait(const FutexWord& word, uint32_t expected, Deadline deadline,
+                                 FutexScope scope, uint32_t bitset) {
+  return futex::Wait(word, expected, deadline, scope, bitset);
+}
+inline futex::WaitvResult FutexWaitAny(const WaitEntry* entries, int count, Deadline deadline) {
+  return futex::WaitAny(entries, count, deadline);
+}
+// Returns how many sleepers were woken.
+inline int FutexWake(const FutexWord& word, int count, FutexScope scope, uint32_t bitset) {
+  return futex::Wake(word, count, scope, bitset);
+}
+inline int64_t ProtocolNanos() { return MonotonicNanos(); }
+inline bool DeadlinePassed(Deadline deadline) { return deadline.HasPassed(); }
+// lock()'s bounded spin, in iterations (see mutex.cc).
+inline constexpr int kMutexSpinLimit = 100;
+
+#else  // RINGLOCK_MODEL_CHECK: defined by locks/check/model_seam.cc
+
+using FutexWord = check::Atomic<uint32_t>;
+struct WaitEntry {
+  const FutexWord* word;
+  uint32_t expected;
+  FutexScope scope;
+};
+
+FutexWaitResult FutexWait(const FutexWord& word, uint32_t expected, Deadline deadline,
+                          FutexScope scope, uint32_t bitset);
+futex::WaitvResult FutexWaitAny(const WaitEntry* entries, int count, Deadline deadline);
+int FutexWake(const FutexWord& word, int count, FutexScope scope, uint32_t bitset);
+int64_t ProtocolNanos();  // the checker's virtual clock
+bool DeadlinePassed(Deadline deadline);
+// One try: the spin's barging CAS stays in the explored code; a hundred
+// identical loads would only multiply the schedules.
+inline constexpr int kMutexSpinLimit = 1;
+
+#endif
+
+}  // namespace ringlock::internal
+
+#endif  // RINGLOCK_LOCKS_INTERNAL_WORD_H_
