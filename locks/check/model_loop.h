@@ -108,7 +108,16 @@ namespace ringlock::internal {
 
 template <>
 struct AsyncLoop<check::ModelLoop> {
-  struct Op : check::AsyncOp {};
+  // Counts the calling thread's live coroutine waits (a cancelled one lives
+  // until its completion is dispatched), so a loop thread can drain them.
+  struct Op : check::AsyncOp {
+    Op() { ++live_on_this_thread(); }
+    ~Op() override { --live_on_this_thread(); }
+    static int& live_on_this_thread() {
+      thread_local int live = 0;
+      return live;
+    }
+  };
   template <bool kManyWords>
   using WaitOp = Op;
 

@@ -1,0 +1,69 @@
+// The checker must be able to fail: each build of this test links the core
+// with one fixed bug put back (tests/check/mutate.py, MUTANT below) and
+// asserts that a configuration that passes on the real code now fails, with
+// a readable interleaving trace.
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "locks/check/check_gtest.h"
+#include "tests/check/configs.h"
+
+#ifndef MUTANT_NAME
+#error "build through tests/check/BUILD.bazel: MUTANT_NAME names the bug put back"
+#endif
+#define RINGLOCK_STR2(x) #x
+#define RINGLOCK_STR(x) RINGLOCK_STR2(x)
+#define MUTANT RINGLOCK_STR(MUTANT_NAME)
+
+namespace ringlock::testing {
+namespace {
+
+struct Case {
+  check::Config config;
+  check::Options options;
+};
+
+std::vector<Case> CasesFor(const std::string& mutant) {
+  if (mutant.rfind("mutex_", 0) == 0) {
+    return {{MutexThreeLockers(CancellableCoroutineLocker, Locker)
+                 .ToConfig("mutex: lock, lock, coroutine destroyed while waiting"),
+             MutexOptions()},
+            {MutexThreeLockers(Locker).ToConfig("mutex: lock, timed, lock"), MutexOptions()},
+            {MutexThreeLockers(CancellableCoroutineLocker)
+                 .ToConfig("mutex: lock, timed, coroutine destroyed while waiting"),
+             MutexOptions()},
+            {MutexThreeLockers(CoroutineLocker).ToConfig("mutex: lock, timed, coroutine"),
+             MutexOptions()}};
+  }
+  if (mutant.rfind("condvar_", 0) == 0) {
+    return {{CondVarTwoConsumers().ToConfig("condvar: 2 consumers, notify_one after unlock"),
+             CondVarOptions()}};
+  }
+  return {{BatchedUnlockThenSleep().ToConfig("wake batch: unlock a in a batch, then sleep on b"),
+           CondVarOptions()}};
+}
+
+TEST(MutantTest, TheCheckerRejectsTheBugPutBack) {
+  const std::string mutant = MUTANT;
+  bool caught = false;
+  for (const Case& c : CasesFor(mutant)) {
+    const check::Result r = check::ExploreAndPrint(c.config, c.options);
+    if (r.passed) continue;
+    caught = true;
+    EXPECT_FALSE(r.failure.empty());
+    EXPECT_NE(r.trace.find("#1 "), std::string::npos) << "no numbered trace";
+    EXPECT_FALSE(r.replay.empty());
+    // The failing schedule replays to the same failure.
+    check::Options replay = c.options;
+    replay.replay = r.replay;
+    const check::Result again = check::Explore(c.config, replay);
+    EXPECT_FALSE(again.passed);
+    EXPECT_EQ(again.failure, r.failure);
+    break;
+  }
+  EXPECT_TRUE(caught) << "mutant " << mutant << " passed every configuration";
+}
+
+}  // namespace
+}  // namespace ringlock::testing

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Writes a mutant of a core source: one fixed bug put back.
+
+usage: mutate.py MUTATION SRC OUT
+
+Each mutation replaces one exact snippet that must occur exactly once in SRC,
+so a mutant can never silently turn into the original code when the source
+changes: the build fails instead.
+"""
+import sys
+
+MUTATIONS = {
+    # INV5: registration keeps a W whose wake found nobody (ABA lost wakeup).
+    "mutex_registration_keeps_w": (
+        "const uint32_t registered = (w + M::kWaiterOne) & ~M::kWaking;",
+        "const uint32_t registered = (w + M::kWaiterOne);",
+    ),
+    # A timed-out / cancelled waiter leaves without passing on a wake it consumed.
+    "mutex_leave_drops_wake": (
+        "  starving_ = false;\n  WakeOneIfUnattended<kScope>(word, left);\n}",
+        "  starving_ = false;\n}",
+    ),
+    # The starving branch keeps a W its wake did not earn (INV3).
+    "mutex_starving_wake_keeps_w": (
+        "    word.fetch_and(~M::kWaking, std::memory_order_relaxed);\n    w = word.load(",
+        "    w = word.load(",
+    ),
+    # notify_one whose wake found nobody clears W without a second Q bump.
+    "condvar_notify_clears_w_alone": (
+        "(written + kCondSeqOne) & ~kCondWaiters",
+        "written & ~kCondWaiters",
+    ),
+    # A thread sleeps while wakes it queued in a WakeBatch are held back.
+    "sleep_with_batch_held": (
+        "  while (t_wakes.count > 0) FlushThreadWakes();",
+        "  (void)0;",
+    ),
+}
+
+def main():
+    name, src, out = sys.argv[1:]
+    old, new = MUTATIONS[name]
+    text = open(src).read()
+    if text.count(old) != 1:
+        sys.exit(f"mutate.py: {name}: expected exactly one {old!r} in {src}, found {text.count(old)}")
+    open(out, "w").write(text.replace(old, new))
+
+if __name__ == "__main__":
+    main()
