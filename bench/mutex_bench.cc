@@ -5,7 +5,7 @@
 // tables, CSV and plots; bench/README.md describes the method. Run alone it is
 // an ordinary Google Benchmark binary (its flags work) with a few of its own:
 //
-//   --ringlock_workloads=pair,short,long,striped   which workloads
+//   --ringlock_workloads=pair,short,long,striped,condvar,semaphore
 //   --ringlock_threads=1,2,4,8,16,32               thread counts (not pair)
 //   --ringlock_locks=RinglockMutex,StdMutex,...    which locks (default all)
 //   --ringlock_duration=0.25                       seconds per run
@@ -22,6 +22,11 @@
 //   long      the same with 200 steps inside: waiters must park.
 //   striped   n threads, a table of 1024 stripes {lock, state, count}, each
 //             operation on a random stripe: 4-byte locks pack the table.
+//   condvar   n/2 producers, n - n/2 consumers, a ring of 64 items guarded by
+//             the library's mutex with two condition variables (ringlock,
+//             std, absl); the figure is items consumed per second.
+//   semaphore the same ring bounded by two counting semaphores (ringlock's
+//             with ringlock::Mutex, std::counting_semaphore with std::mutex).
 //
 // Every figure is a Google Benchmark counter: items_per_second (acquisitions
 // per second of wall time, all threads), ns_per_op (pair: thread CPU time per
@@ -49,14 +54,19 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <semaphore>
 #include <string>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
+#include "locks/condvar.h"
 #include "locks/mutex.h"
+#include "locks/semaphore.h"
 #include "uring/event_loop.h"
 
 #ifdef RINGLOCK_BENCH_HAVE_TBB
@@ -235,7 +245,7 @@ inline int64_t Nanos(clockid_t clock) {
 struct Options {
   double duration_s = 0.25;
   std::vector<int> threads = {1, 2, 4, 8, 16, 32};
-  std::vector<std::string> workloads = {"pair", "short", "long", "striped"};
+  std::vector<std::string> workloads = {"pair", "short", "long", "striped", "condvar", "semaphore"};
   std::vector<std::string> locks;  // empty: all
   int rotate = 0;
   bool progress = false;
@@ -260,9 +270,11 @@ struct RunResult {
 
 // Runs `n` threads for the configured duration; each calls
 // op(thread_index, sample) until stopped, where sample says whether to time
-// the acquisition (op returns the ns spent inside lock(), or 0).
-template <class Op>
-RunResult RunFixed(int n, bool sample, Op op) {
+// the acquisition (op returns the ns spent inside lock(), or 0; or -1 when it
+// gave up because the run is over: not counted). on_stop runs after the stop
+// flag is raised: it wakes threads a workload may have put to sleep.
+template <class Op, class OnStop>
+RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop) {
   RunResult r;
   r.threads.resize(static_cast<size_t>(n));
   std::atomic<int> ready{0};
@@ -281,6 +293,7 @@ RunResult RunFixed(int n, bool sample, Op op) {
       while (!stop.load(std::memory_order_relaxed)) {
         const bool s = sample && (ops & kSampleMask) == 0 && me.waits.size() < kMaxSamplesPerThread;
         const int64_t w = op(t, s);
+        if (w < 0) break;
         if (s) me.waits.push_back(w);
         ++ops;
       }
@@ -298,10 +311,16 @@ RunResult RunFixed(int n, bool sample, Op op) {
   }
   stop.store(true);
   const int64_t end = Nanos(CLOCK_MONOTONIC);
+  on_stop();
   for (auto& w : workers) w.join();
   r.seconds = static_cast<double>(end - start) / 1e9;
   for (const auto& t : r.threads) r.ops += t.ops;
   return r;
+}
+
+template <class Op>
+RunResult RunFixed(int n, bool sample, Op op) {
+  return RunFixed(n, sample, op, [] {});
 }
 
 // Lock and unlock through these two: the analysis cannot pair a lock taken
@@ -328,9 +347,11 @@ double Pct(const std::vector<int64_t>& sorted, double p) {
   return static_cast<double>(sorted[std::min(idx, sorted.size() - 1)]);
 }
 
-void Report(benchmark::State& state, const RunResult& r, bool pair) {
+// items: what the throughput counts (default: every thread's operations).
+void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t items = 0) {
+  if (items == 0) items = r.ops;
   state.SetIterationTime(r.seconds);
-  state.SetItemsProcessed(static_cast<int64_t>(r.ops));
+  state.SetItemsProcessed(static_cast<int64_t>(items));
   const double n = static_cast<double>(r.threads.size());
   double cpu = 0, mean = static_cast<double>(r.ops) / n, var = 0, worst = 1e300;
   std::vector<int64_t> waits;
@@ -343,7 +364,7 @@ void Report(benchmark::State& state, const RunResult& r, bool pair) {
   }
   const double ops = std::max<double>(1, static_cast<double>(r.ops));
   state.counters["threads"] = n;
-  state.counters["mops"] = static_cast<double>(r.ops) / r.seconds / 1e6;
+  state.counters["mops"] = static_cast<double>(items) / r.seconds / 1e6;
   state.counters["cpu_ns_per_op"] = cpu / ops;
   if (pair) {
     state.counters["ns_per_op"] = cpu / ops;
@@ -453,6 +474,172 @@ void BM_Striped(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
+// Queues: n/2 producers and n - n/2 consumers pass items through a bounded
+// ring of kQueueCap, one item per operation; the figure is items consumed
+// per second. Each family is a library's own mutex with its own condition
+// variable or semaphore.
+
+constexpr int kQueueCap = 64;
+
+struct StdFamily {
+  using Mutex = std::mutex;
+  using CondVar = std::condition_variable;
+  using Semaphore = std::counting_semaphore<65535>;
+  static void Lock(Mutex& mu) { mu.lock(); }
+  static void Unlock(Mutex& mu) { mu.unlock(); }
+  static void Wait(CondVar& cv, Mutex& mu) {
+    std::unique_lock<std::mutex> lk(mu, std::adopt_lock);
+    cv.wait(lk);
+    lk.release();
+  }
+  static void Notify(CondVar& cv) { cv.notify_one(); }
+  static void NotifyAll(CondVar& cv) { cv.notify_all(); }
+};
+
+struct RinglockFamily {
+  using Mutex = ringlock::Mutex;
+  using CondVar = ringlock::CondVar;
+  using Semaphore = ringlock::Semaphore;
+  static void Lock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.lock(); }
+  static void Unlock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.unlock(); }
+  static void Wait(CondVar& cv, Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { cv.wait(mu); }
+  static void Notify(CondVar& cv) { cv.notify_one(); }
+  static void NotifyAll(CondVar& cv) { cv.notify_all(); }
+};
+
+struct AbslFamily {
+  using Mutex = absl::Mutex;
+  using CondVar = absl::CondVar;
+  using Semaphore = void;  // abseil has none
+  static void Lock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.Lock(); }
+  static void Unlock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.Unlock(); }
+  static void Wait(CondVar& cv, Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { cv.Wait(&mu); }
+  static void Notify(CondVar& cv) { cv.Signal(); }
+  static void NotifyAll(CondVar& cv) { cv.SignalAll(); }
+};
+
+// The ring; every field guarded by the family's mutex.
+struct Ring {
+  uint64_t buf[kQueueCap] = {};
+  int head = 0, size = 0;
+  uint64_t pushed = 0, popped = 0;
+  bool closing = false;  // the run is over: waiters give up
+  void Push(uint64_t v) {
+    buf[(head + size) % kQueueCap] = Lcg(v, 10);
+    ++size;
+    ++pushed;
+  }
+  void Pop() {
+    benchmark::DoNotOptimize(buf[head]);
+    head = (head + 1) % kQueueCap;
+    --size;
+    ++popped;
+  }
+};
+
+inline void CheckRing(const Ring& q, const char* what) {
+  if (q.size < 0 || q.size > kQueueCap || q.pushed - q.popped != static_cast<uint64_t>(q.size)) {
+    std::fprintf(stderr, "%s: queue corrupted: %llu pushed, %llu popped, size %d\n", what,
+                 static_cast<unsigned long long>(q.pushed), static_cast<unsigned long long>(q.popped),
+                 q.size);
+    std::abort();
+  }
+}
+
+template <class F>
+struct CondVarQueue {
+  typename F::Mutex mu;
+  typename F::CondVar not_full, not_empty;
+  Ring q;
+};
+
+template <class F>
+void BM_CondVarQueue(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int producers = n / 2;
+  for (auto _ : state) {
+    auto cq = std::make_unique<CondVarQueue<F>>();
+    RunResult r = RunFixed(
+        n, true,
+        [&](int t, bool sample) ABSL_NO_THREAD_SAFETY_ANALYSIS -> int64_t {
+          const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+          F::Lock(cq->mu);
+          if (t < producers) {
+            while (cq->q.size == kQueueCap && !cq->q.closing) F::Wait(cq->not_full, cq->mu);
+            if (cq->q.closing) {
+              F::Unlock(cq->mu);
+              return -1;
+            }
+            cq->q.Push(static_cast<uint64_t>(t));
+            F::Notify(cq->not_empty);
+          } else {
+            while (cq->q.size == 0 && !cq->q.closing) F::Wait(cq->not_empty, cq->mu);
+            if (cq->q.closing) {
+              F::Unlock(cq->mu);
+              return -1;
+            }
+            cq->q.Pop();
+            F::Notify(cq->not_full);
+          }
+          F::Unlock(cq->mu);
+          return sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+        },
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          F::Lock(cq->mu);
+          cq->q.closing = true;
+          F::NotifyAll(cq->not_full);
+          F::NotifyAll(cq->not_empty);
+          F::Unlock(cq->mu);
+        });
+    CheckRing(cq->q, "condvar queue");
+    Report(state, r, false, cq->q.popped);
+  }
+}
+
+template <class F>
+struct SemaphoreQueue {
+  typename F::Mutex mu;
+  typename F::Semaphore slots{kQueueCap};
+  typename F::Semaphore items{0};
+  std::atomic<bool> closing{false};
+  Ring q;
+};
+
+template <class F>
+void BM_SemaphoreQueue(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int producers = n / 2;
+  for (auto _ : state) {
+    auto sq = std::make_unique<SemaphoreQueue<F>>();
+    RunResult r = RunFixed(
+        n, true,
+        [&](int t, bool sample) ABSL_NO_THREAD_SAFETY_ANALYSIS -> int64_t {
+          const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+          const bool producer = t < producers;
+          (producer ? sq->slots : sq->items).acquire();
+          // A permit released by on_stop carries no slot or item.
+          if (sq->closing.load(std::memory_order_acquire)) return -1;
+          F::Lock(sq->mu);
+          if (producer) {
+            sq->q.Push(static_cast<uint64_t>(t));
+          } else {
+            sq->q.Pop();
+          }
+          F::Unlock(sq->mu);
+          (producer ? sq->items : sq->slots).release();
+          return sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+        },
+        [&] {
+          sq->closing.store(true, std::memory_order_release);
+          sq->slots.release(n);
+          sq->items.release(n);
+        });
+    CheckRing(sq->q, "semaphore queue");
+    Report(state, r, false, sq->q.popped);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Registration.
 
 struct LockEntry {
@@ -464,6 +651,8 @@ struct LockEntry {
   void (*shortcs)(benchmark::State&);
   void (*longcs)(benchmark::State&);
   void (*striped)(benchmark::State&);
+  void (*condvar)(benchmark::State&) = nullptr;    // the lock's library has a condvar
+  void (*semaphore)(benchmark::State&) = nullptr;  // ... and a semaphore
 };
 
 template <class L>
@@ -481,12 +670,20 @@ LockEntry Entry(const char* key, const char* display, bool contended = true) {
 using RinglockMutex = ringlock::Mutex;
 using StdMutex = std::mutex;
 
+template <class L, class F>
+LockEntry FamilyEntry(const char* key, const char* display) {
+  LockEntry e = Entry<L>(key, display);
+  e.condvar = &BM_CondVarQueue<F>;
+  if constexpr (!std::is_void_v<typename F::Semaphore>) e.semaphore = &BM_SemaphoreQueue<F>;
+  return e;
+}
+
 std::vector<LockEntry> AllLocks() {
   std::vector<LockEntry> v = {
-      Entry<RinglockMutex>("RinglockMutex", "ringlock::Mutex"),
-      Entry<StdMutex>("StdMutex", "std::mutex"),
+      FamilyEntry<RinglockMutex, RinglockFamily>("RinglockMutex", "ringlock::Mutex"),
+      FamilyEntry<StdMutex, StdFamily>("StdMutex", "std::mutex"),
       Entry<AdaptiveMutex>("AdaptiveMutex", "glibc adaptive mutex"),
-      Entry<AbslMutex>("AbslMutex", "absl::Mutex"),
+      FamilyEntry<AbslMutex, AbslFamily>("AbslMutex", "absl::Mutex"),
       Entry<SpinLock>("SpinLock", "pthread spinlock"),
 #ifdef RINGLOCK_BENCH_HAVE_TBB
       Entry<TbbMutex>("TbbMutex", "tbb::mutex"),
@@ -558,6 +755,8 @@ void ParseFlags(int* argc, char** argv) {
   argv[out] = nullptr;
 }
 
+constexpr const char* kWorkloads = "pair,short,long,striped,condvar,semaphore";
+
 std::vector<std::string> g_names;  // registration order, for --ringlock_progress
 
 // Registers every selected (workload, threads, lock). All locks of one
@@ -577,16 +776,23 @@ void Register() {
   }
   for (const auto& w : g_options.workloads) {
     const bool pair = w == "pair";
-    if (!pair && w != "short" && w != "long" && w != "striped") {
-      std::fprintf(stderr, "mutex_bench: unknown workload '%s' (pair, short, long, striped)\n",
-                   w.c_str());
+    const bool queue = w == "condvar" || w == "semaphore";
+    if (!pair && !queue && w != "short" && w != "long" && w != "striped") {
+      std::fprintf(stderr, "mutex_bench: unknown workload '%s' (%s)\n", w.c_str(), kWorkloads);
       std::exit(2);
     }
     const std::vector<int> threads = pair ? std::vector<int>{1} : g_options.threads;
     for (int t : threads) {
+      if (queue && t < 2) continue;  // a producer and a consumer at least
       for (const auto& e : locks) {
         if (!pair && !e.contended) continue;
-        auto fn = pair ? e.pair : w == "short" ? e.shortcs : w == "long" ? e.longcs : e.striped;
+        auto fn = pair              ? e.pair
+                  : w == "short"    ? e.shortcs
+                  : w == "long"     ? e.longcs
+                  : w == "striped"  ? e.striped
+                  : w == "condvar"  ? e.condvar
+                                    : e.semaphore;
+        if (fn == nullptr) continue;
         std::string name = w + "/" + e.key + "/threads:" + std::to_string(t);
         g_names.push_back(name);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), fn);
@@ -639,13 +845,16 @@ int main(int argc, char** argv) {
   ParseFlags(&argc, argv);
   if (g_options.list) {
     for (const auto& e : AllLocks()) {
-      std::printf("lock %s\t%s\t%zu\t%s\n", e.key, e.display, e.size,
-                  e.contended ? "all" : "pair");
+      std::string w = "pair";
+      if (e.contended) w += ",short,long,striped";
+      if (e.condvar != nullptr) w += ",condvar";
+      if (e.semaphore != nullptr) w += ",semaphore";
+      std::printf("lock %s\t%s\t%zu\t%s\n", e.key, e.display, e.size, w.c_str());
     }
     for (const auto& [what, pkg] : MissingPeers()) {
       std::printf("missing %s\t%s\n", what.c_str(), pkg.c_str());
     }
-    std::printf("workloads pair,short,long,striped\n");
+    std::printf("workloads %s\n", kWorkloads);
     std::printf("io_uring_futex %s\n", UringFutexPath().c_str());
     return 0;
   }

@@ -45,6 +45,14 @@ MUTEX_WORKLOADS = [
     ("striped", "Many locks: striped table",
      "n threads, 1024 stripes {lock, data} side by side, a random stripe per "
      "operation (10 steps inside, 20 outside): Mops/s (higher is better)"),
+    ("condvar", "Condvar producer/consumer queue",
+     "n/2 producers, n − n/2 consumers, a ring of 64 items under each library's own mutex "
+     "and two condition variables (ringlock::Mutex + CondVar, std::mutex + "
+     "std::condition_variable, absl::Mutex + CondVar): M items/s consumed (higher is better)"),
+    ("semaphore", "Semaphore-bounded queue",
+     "the same ring bounded by two counting semaphores (ringlock::Semaphore with "
+     "ringlock::Mutex, std::counting_semaphore with std::mutex): M items/s consumed "
+     "(higher is better)"),
 ]
 # Workloads of the io_uring benchmarks, run through the same runner.
 URING_WORKLOADS = [
@@ -54,6 +62,14 @@ URING_WORKLOADS = [
     ("wakemany", "wake_bench", "Directed wake-many: one waker, 64 sleepers"),
 ]
 ALL_WORKLOADS = [w for w, _, _ in MUTEX_WORKLOADS] + [w for w, _, _ in URING_WORKLOADS]
+# Row names where a workload measures a library's other primitives.
+FAMILY_NAMES = {
+    "condvar": {"RinglockMutex": "ringlock::Mutex + CondVar",
+                "StdMutex": "std::mutex + condition_variable",
+                "AbslMutex": "absl::Mutex + CondVar"},
+    "semaphore": {"RinglockMutex": "ringlock::Semaphore + Mutex",
+                  "StdMutex": "std::counting_semaphore + mutex"},
+}
 BASELINE = "StdMutex"
 SUBJECT = "RinglockMutex"
 FAIRNESS_THREADS = 8  # fairness and wait tables at this thread count (or the nearest)
@@ -108,7 +124,7 @@ def bench_list(binary):
         kind, _, rest = line.partition(" ")
         if kind == "lock":
             key, display, size, scope = rest.split("\t")
-            locks[key] = (display, int(size), scope)
+            locks[key] = (display, int(size), scope.split(","))
         elif kind == "missing":
             what, pkg = rest.split("\t")
             missing.append((what, pkg))
@@ -270,12 +286,13 @@ def mutex_report(med, locks, threads_list, workloads):
     L = []
     order = [k for k in locks if any((w, k, t) in med for w in workloads for t in threads_list + [1])]
 
-    def name(k):
-        return locks[k][0] if k in locks else k
-
     for w, title, what in MUTEX_WORKLOADS:
         if w not in workloads:
             continue
+
+        def name(k, w=w):
+            return FAMILY_NAMES.get(w, {}).get(k) or (locks[k][0] if k in locks else k)
+
         L.append(f"### {title}")
         L.append("")
         L.append(what + ". Median of the repetitions; ±: spread (max−min)/median; "
@@ -326,10 +343,11 @@ def mutex_report(med, locks, threads_list, workloads):
         ft = min((t for t in ts if t >= 2), key=lambda t: abs(t - FAIRNESS_THREADS), default=None)
         if ft is None:
             continue
+        op = ("a push or pop, waits included" if w in FAMILY_NAMES else "time inside lock()")
         L.append(f"Fairness, acquisition wait and CPU cost at {ft} threads (medians): worst thread = "
-                 f"its acquisitions over a fair share (1 = fair); share CV = stddev of the "
-                 f"threads' counts over their mean; wait = time inside lock(), one acquisition "
-                 f"in 64 sampled; CPU = all threads' CPU time per acquisition.")
+                 f"its operations over a fair share (1 = fair); share CV = stddev of the "
+                 f"threads' counts over their mean; wait = {op}, one operation "
+                 f"in 64 sampled; CPU = all threads' CPU time per operation.")
         L.append("")
         L.append("| lock | worst thread | share CV | wait p50 µs | p99 µs | p99.9 µs | max µs | CPU ns/acq |")
         L.append("|---|---|---|---|---|---|---|---|")
@@ -376,8 +394,8 @@ def contended_reading(med, w, order, ts, name):
           and med[(w, BASELINE, t)]["figure"]]
     if rs:
         lo, hi = min(rs, key=lambda x: x[1]), max(rs, key=lambda x: x[1])
-        parts.append(f"ringlock::Mutex is {lo[1]:.2f}× ({lo[0]}T) to {hi[1]:.2f}× ({hi[0]}T) "
-                     f"std::mutex from {contended[0]} to {contended[-1]} threads")
+        parts.append(f"{name(SUBJECT)} is {lo[1]:.2f}× ({lo[0]}T) to {hi[1]:.2f}× ({hi[0]}T) "
+                     f"{name(BASELINE)} from {contended[0]} to {contended[-1]} threads")
     wins = []
     for t in contended:
         cands = {k: med[(w, k, t)]["figure"] for k in order if (w, k, t) in med}
@@ -411,9 +429,9 @@ def fairness_reading(med, w, order, t, name):
     parts = []
     m, b = med.get((w, SUBJECT, t)), med.get((w, BASELINE, t))
     if m and b:
-        parts.append(f"ringlock::Mutex p99.9 wait {fmt_us(m.get('wait_p999_ns'))} µs against "
-                     f"std::mutex's {fmt_us(b.get('wait_p999_ns'))} µs; worst thread "
-                     f"{fmt(m.get('worst_share'), 2)} of fair (std::mutex "
+        parts.append(f"{name(SUBJECT)} p99.9 wait {fmt_us(m.get('wait_p999_ns'))} µs against "
+                     f"{name(BASELINE)}'s {fmt_us(b.get('wait_p999_ns'))} µs; worst thread "
+                     f"{fmt(m.get('worst_share'), 2)} of fair ({name(BASELINE)} "
                      f"{fmt(b.get('worst_share'), 2)})")
     unfair = [name(k) for k in order if (w, k, t) in med
               and med[(w, k, t)].get("worst_share", 1) < 0.5]
@@ -672,7 +690,7 @@ def parse_args(argv):
         if "--repetitions" not in argv and "-r" not in argv:
             args.repetitions = 2
         if "--workloads" not in argv:
-            args.workloads = "pair,short,long,striped"
+            args.workloads = "pair,short,long,striped,condvar,semaphore"
     args.workloads = [w for w in args.workloads.split(",") if w]
     bad = [w for w in args.workloads if w not in ALL_WORKLOADS]
     if bad:
@@ -726,9 +744,10 @@ def main(argv):
     print(machine_text(m), file=sys.stderr)
 
     # How many runs, for the progress line.
-    n_locks = len(locks)
-    n_cont = len([k for k, v in locks.items() if v[2] == "all"])
-    per_rep = sum(n_locks if w == "pair" else n_cont * len(args.threads) for w in args.mutex_workloads)
+    per_rep = 0
+    for w in args.mutex_workloads:
+        ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in ("condvar", "semaphore")]
+        per_rep += len(ts) * len([k for k, v in locks.items() if w in v[2]])
     total = per_rep * args.repetitions + len(args.uring_workloads)
     progress = Progress(total, args.duration + 0.05)
     paths = []
@@ -807,7 +826,7 @@ def finish(outdir, m, locks, threads, workloads, paths, no_plots):
 def reprint(d):
     with open(os.path.join(d, "machine.json")) as f:
         m = json.load(f)
-    locks = {k: (v["name"], v["bytes"], "all") for k, v in m["locks"].items()}
+    locks = {k: (v["name"], v["bytes"], []) for k, v in m["locks"].items()}
     a = m["args"]
     paths = sorted(os.path.join(d, p) for p in os.listdir(d)
                    if p.startswith("mutex_bench.rep") and p.endswith(".json"))
