@@ -12,7 +12,7 @@
 //   --ringlock_rotate=N                            start each workload's lock
 //                                                  order at lock N (the runner
 //                                                  rotates it per repetition)
-//   --ringlock_progress                            one stderr line per run
+//   --ringlock_progress                            a stderr line after each run
 //   --ringlock_list                                print locks and workloads
 //
 // Workloads (each run: fixed duration, every thread loops until told to stop):
@@ -757,8 +757,6 @@ void ParseFlags(int* argc, char** argv) {
 
 constexpr const char* kWorkloads = "pair,short,long,striped,condvar,semaphore";
 
-std::vector<std::string> g_names;  // registration order, for --ringlock_progress
-
 // Registers every selected (workload, threads, lock). All locks of one
 // (workload, threads) cell run back to back, so their ratios come from one
 // machine state; the lock order is rotated by --ringlock_rotate.
@@ -794,7 +792,6 @@ void Register() {
                                     : e.semaphore;
         if (fn == nullptr) continue;
         std::string name = w + "/" + e.key + "/threads:" + std::to_string(t);
-        g_names.push_back(name);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), fn);
         b->Arg(t)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
       }
@@ -802,28 +799,18 @@ void Register() {
   }
 }
 
-// Prints "[i/N] name" to stderr before each run: the runner's progress.
+// Prints "ringlock_progress <name>" to stderr after each run: the runner's
+// progress (after, not before: with --benchmark_filter only Google Benchmark
+// knows which run comes next).
 class ProgressReporter : public benchmark::ConsoleReporter {
  public:
-  bool ReportContext(const Context& c) override {
-    Announce();
-    return benchmark::ConsoleReporter::ReportContext(c);
-  }
   void ReportRuns(const std::vector<Run>& runs) override {
     benchmark::ConsoleReporter::ReportRuns(runs);
-    ++done_;
-    Announce();
-  }
-
- private:
-  void Announce() {
-    if (done_ < g_names.size()) {
-      std::fprintf(stderr, "ringlock_progress %zu/%zu %s\n", done_ + 1, g_names.size(),
-                   g_names[done_].c_str());
+    if (!runs.empty() && runs[0].run_type == Run::RT_Iteration) {
+      std::fprintf(stderr, "ringlock_progress %s\n", runs[0].run_name.function_name.c_str());
       std::fflush(stderr);
     }
   }
-  size_t done_ = 0;
 };
 
 // How this kernel serves io_uring futex operations for an EventLoop: native

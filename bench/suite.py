@@ -150,8 +150,8 @@ class Progress:
     def show(self, what, cell):
         elapsed = time.monotonic() - self.start
         rate = elapsed / self.done if self.done else self.seconds_per_run
-        left = rate * (self.total - self.done)
-        line = (f"[{self.done + 1:>4}/{self.total}] {what}  "
+        left = rate * max(self.total - self.done, 0)
+        line = (f"[{min(self.done, self.total):>4}/{self.total}] {what}  "
                 f"elapsed {fmt_duration(elapsed)}, about {fmt_duration(left)} left")
         if self.tty:
             sys.stderr.write("\r\033[K" + line[:shutil.get_terminal_size().columns - 1])
@@ -185,29 +185,24 @@ def run_mutex_rep(binary, args, rep, out_json, console, locks, progress):
     console.write("$ " + " ".join(cmd) + "\n")
     console.flush()
     p = subprocess.Popen(cmd, stdout=console, stderr=subprocess.PIPE, text=True)
-    first = True
+    progress.show(f"rep {rep + 1}/{args.repetitions} starting", (rep, "start"))
     for line in p.stderr:
         if line.startswith("ringlock_progress "):
-            _, _, name = line.split()
-            if not first:
-                progress.step()
-            first = False
-            w, lock, threads = name.split("/")
+            name = line.split()[1]
+            progress.step()
+            w, lock, threads = name.split("/")[:3]
             display = locks.get(lock, (lock,))[0]
-            cell = (rep, w, threads)
             progress.show(f"rep {rep + 1}/{args.repetitions} {w}, {threads.split(':')[1]} threads: "
-                          f"{display}", cell)
+                          f"{display} done", (rep, w, threads))
         else:
             console.write(line)
     if p.wait() != 0:
         sys.exit(f"suite: {' '.join(cmd)} failed with status {p.returncode}; "
                  f"output in {console.name}")
-    if not first:
-        progress.step()
 
 
 def run_uring(binary, name, reps, out_json, console, progress):
-    progress.show(f"{name} ({reps} repetitions)", name)
+    progress.show(f"{name} ({reps} repetitions) running", name)
     cmd = [binary, f"--benchmark_repetitions={reps}", f"--benchmark_out={out_json}",
            "--benchmark_out_format=json"]
     console.write("$ " + " ".join(cmd) + "\n")
