@@ -136,21 +136,31 @@ def bench_list(binary):
 # ---------------------------------------------------------------------------
 # Running, with progress.
 
-class Progress:
-    """One status line: rewritten in place on a terminal, printed per cell otherwise."""
+# Seconds one repetition of each io_uring benchmark takes (for the time left).
+URING_SECONDS = {"async_mutex_bench": 12.5, "pingpong_bench": 5.5, "wake_bench": 1.0}
 
-    def __init__(self, total_runs, seconds_per_run):
-        self.total = max(total_runs, 1)
+
+class Progress:
+    """One status line: rewritten in place on a terminal, printed per cell otherwise.
+
+    The time left scales the time taken so far by the estimated work left
+    (runs of mutex_bench at their duration, io_uring benchmarks at URING_SECONDS).
+    """
+
+    def __init__(self, total_runs, seconds_per_run, other_runs, other_seconds):
+        self.total = max(total_runs + other_runs, 1)
         self.done = 0
         self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.last_cell = None
         self.seconds_per_run = seconds_per_run
+        self.work_total = total_runs * seconds_per_run + other_seconds
+        self.work_done = 0.0
 
     def show(self, what, cell):
         elapsed = time.monotonic() - self.start
-        rate = elapsed / self.done if self.done else self.seconds_per_run
-        left = rate * max(self.total - self.done, 0)
+        rate = elapsed / self.work_done if self.work_done else 1.0
+        left = rate * max(self.work_total - self.work_done, 0)
         line = (f"[{min(self.done, self.total):>4}/{self.total}] {what}  "
                 f"elapsed {fmt_duration(elapsed)}, about {fmt_duration(left)} left")
         if self.tty:
@@ -160,8 +170,9 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
         self.last_cell = cell
 
-    def step(self):
+    def step(self, seconds=None):
         self.done += 1
+        self.work_done += self.seconds_per_run if seconds is None else seconds
 
     def finish(self):
         if self.tty:
@@ -210,7 +221,7 @@ def run_uring(binary, name, reps, out_json, console, progress):
     r = subprocess.run(cmd, stdout=console, stderr=console, check=False)
     if r.returncode != 0:
         sys.exit(f"suite: {name} failed with status {r.returncode}; output in {console.name}")
-    progress.step()
+    progress.step(URING_SECONDS.get(name, 5) * reps)
 
 
 # ---------------------------------------------------------------------------
@@ -743,8 +754,8 @@ def main(argv):
     for w in args.mutex_workloads:
         ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in ("condvar", "semaphore")]
         per_rep += len(ts) * len([k for k, v in locks.items() if w in v[2]])
-    total = per_rep * args.repetitions + len(args.uring_workloads)
-    progress = Progress(total, args.duration + 0.05)
+    progress = Progress(per_rep * args.repetitions, args.duration + 0.03, len(args.uring_workloads),
+                        sum(URING_SECONDS.get(b, 5) * args.repetitions for _, b in args.uring_workloads))
     paths = []
     with open(os.path.join(outdir, "console.txt"), "w") as console:
         if args.mutex_workloads:
