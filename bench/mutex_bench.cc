@@ -366,11 +366,10 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
   state.counters["threads"] = n;
   state.counters["mops"] = static_cast<double>(items) / r.seconds / 1e6;
   state.counters["cpu_ns_per_op"] = cpu / ops;
-  if (pair) {
-    state.counters["ns_per_op"] = cpu / ops;
-    state.counters["wall_ns_per_op"] = r.seconds * 1e9 / ops;
-    return;
-  }
+  // Every run sets every counter (Google Benchmark's CSV output needs one set).
+  state.counters["ns_per_op"] = cpu / ops;
+  state.counters["wall_ns_per_op"] = r.seconds * 1e9 / ops;
+  if (pair) waits.clear();  // the pair times nothing
   state.counters["share_cv"] = mean > 0 ? std::sqrt(var / n) / mean : 0;
   state.counters["worst_share"] = mean > 0 ? worst / mean : 0;
   std::sort(waits.begin(), waits.end());
