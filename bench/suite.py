@@ -269,7 +269,22 @@ def median_table(rows):
         m["spread"] = (max(fig) - min(fig)) / med if med else 0
         m["figure"] = med
         out[key] = m
+    # Ratios: the median over repetitions of the ratio within each repetition,
+    # so a repetition slowed by another job on the machine cancels out.
+    for (w, k, t), m in out.items():
+        m["ratio"] = rep_ratio(groups, w, k, t, BASELINE)
+        if w == "pair":
+            m["ratio_floor"] = rep_ratio(groups, w, k, t, "Floor")
     return out
+
+
+def rep_ratio(groups, w, k, t, base):
+    def fig(r):
+        return r["ns_per_op"] if w == "pair" else r["mops"]
+    mine = {r["repetition"]: fig(r) for r in groups.get((w, k, t), [])}
+    theirs = {r["repetition"]: fig(r) for r in groups.get((w, base, t), [])}
+    rs = [mine[i] / theirs[i] for i in mine if i in theirs and theirs[i]]
+    return statistics.median(rs) if rs else None
 
 
 def fmt(x, digits=1):
@@ -302,7 +317,7 @@ def mutex_report(med, locks, threads_list, workloads):
         L.append(f"### {title}")
         L.append("")
         L.append(what + ". Median of the repetitions; ±: spread (max−min)/median; "
-                 "×: ratio to std::mutex in the same run; **bold**: best.")
+                 "×: ratio to std::mutex within each repetition, median; **bold**: best.")
         L.append("")
         if w == "pair":
             base = med.get(("pair", BASELINE, 1), {}).get("figure")
@@ -317,7 +332,7 @@ def mutex_report(med, locks, threads_list, workloads):
                 if f == best:
                     cell = f"**{cell}**"
                 L.append(f"| {name(k)} | {locks.get(k, ('', '?'))[1]} | {cell} | "
-                         f"{ratio_str(f, base)} | {ratio_str(f, floor)} |")
+                         f"{fmt_ratio(m.get('ratio'))} | {fmt_ratio(m.get('ratio_floor'))} |")
             L.append("")
             L.append("Reading: " + pair_reading(rows, base, floor, name))
             L.append("")
@@ -336,8 +351,7 @@ def mutex_report(med, locks, threads_list, workloads):
                 if m is None:
                     cells.append("–")
                     continue
-                base = med.get((w, BASELINE, t), {}).get("figure")
-                c = f"{fmt(m['figure'])} ±{m['spread'] * 100:.0f}% {ratio_str(m['figure'], base)}"
+                c = f"{fmt(m['figure'])} ±{m['spread'] * 100:.0f}% {fmt_ratio(m.get('ratio'))}"
                 if m["figure"] == best[t]:
                     c = f"**{c}**"
                 cells.append(c)
@@ -377,13 +391,18 @@ def ratio_str(x, base):
     return f"{x / base:.2f}×"
 
 
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}×"
+
+
 def pair_reading(rows, base, floor, name):
     d = {k: m["figure"] for k, m in rows}
+    mine = dict(rows).get(SUBJECT, {})
     parts = []
-    if SUBJECT in d and base:
-        parts.append(f"ringlock::Mutex {d[SUBJECT]:.2f} ns, {d[SUBJECT] / base:.2f}× std::mutex")
-    if SUBJECT in d and floor:
-        parts.append(f"{d[SUBJECT] / floor:.2f}× the floor (one CAS + one decrement, {floor:.2f} ns)")
+    if SUBJECT in d and mine.get("ratio"):
+        parts.append(f"ringlock::Mutex {d[SUBJECT]:.2f} ns, {mine['ratio']:.2f}× std::mutex")
+    if SUBJECT in d and floor and mine.get("ratio_floor"):
+        parts.append(f"{mine['ratio_floor']:.2f}× the floor (one CAS + one decrement, {floor:.2f} ns)")
     real = {k: v for k, v in d.items() if k != "Floor"}
     if real:
         b = min(real, key=real.get)
@@ -395,9 +414,8 @@ def pair_reading(rows, base, floor, name):
 def contended_reading(med, w, order, ts, name):
     parts = []
     contended = [t for t in ts if t >= 2]
-    rs = [(t, med[(w, SUBJECT, t)]["figure"] / med[(w, BASELINE, t)]["figure"])
-          for t in contended if (w, SUBJECT, t) in med and (w, BASELINE, t) in med
-          and med[(w, BASELINE, t)]["figure"]]
+    rs = [(t, med[(w, SUBJECT, t)]["ratio"]) for t in contended
+          if med.get((w, SUBJECT, t), {}).get("ratio") is not None]
     if rs:
         lo, hi = min(rs, key=lambda x: x[1]), max(rs, key=lambda x: x[1])
         parts.append(f"{name(SUBJECT)} is {lo[1]:.2f}× ({lo[0]}T) to {hi[1]:.2f}× ({hi[0]}T) "
@@ -675,9 +693,10 @@ def parse_args(argv):
     p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
                    help=f"comma-separated, of: {', '.join(ALL_WORKLOADS)} (default: all)")
     p.add_argument("--threads", default="1,2,4,8,16,32", help="thread counts (default 1,2,4,8,16,32)")
-    p.add_argument("--duration", type=float, default=0.2, help="seconds per run (default 0.2)")
-    p.add_argument("--repetitions", "-r", type=int, default=3,
-                   help="interleaved repetitions of the whole suite (default 3)")
+    p.add_argument("--duration", type=float, default=0.1, help="seconds per run (default 0.1)")
+    p.add_argument("--repetitions", "-r", type=int, default=5,
+                   help="interleaved repetitions of the whole suite (default 5; the io_uring "
+                        "workloads run min(this, 2) repetitions: each takes seconds)")
     p.add_argument("--locks", default="", help="comma-separated lock keys (default all; see the table)")
     p.add_argument("--quick", action="store_true",
                    help="a ~30 s look: threads 1,2,8,32, 0.06 s runs, 2 repetitions, no io_uring "
@@ -708,6 +727,10 @@ def parse_args(argv):
     if args.repetitions < 1 or args.duration <= 0:
         p.error("--repetitions must be >= 1 and --duration > 0")
     return args
+
+
+def uring_reps(args):
+    return min(args.repetitions, 2)
 
 
 def machine_text(m):
@@ -744,7 +767,8 @@ def main(argv):
         "io_uring_futex": uring_path, "load_before": loadavg(),
         "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
         "run": (f"workloads {','.join(args.workloads)}; threads {','.join(map(str, args.threads))}; "
-                f"{args.duration} s per run; {args.repetitions} repetitions, lock order rotated"),
+                f"{args.duration} s per run; {args.repetitions} repetitions, lock order rotated"
+                + (f" (io_uring workloads: {uring_reps(args)})" if args.uring_workloads else "")),
         "not_built": not_built, "lscpu": lscpu(),
     }
     print(machine_text(m), file=sys.stderr)
@@ -755,7 +779,7 @@ def main(argv):
         ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in ("condvar", "semaphore")]
         per_rep += len(ts) * len([k for k, v in locks.items() if w in v[2]])
     progress = Progress(per_rep * args.repetitions, args.duration + 0.03, len(args.uring_workloads),
-                        sum(URING_SECONDS.get(b, 5) * args.repetitions for _, b in args.uring_workloads))
+                        sum(URING_SECONDS.get(b, 5) * uring_reps(args) for _, b in args.uring_workloads))
     paths = []
     with open(os.path.join(outdir, "console.txt"), "w") as console:
         if args.mutex_workloads:
@@ -764,7 +788,8 @@ def main(argv):
                 run_mutex_rep(binary, args, rep, path, console, locks, progress)
                 paths.append(path)
         for w, b in args.uring_workloads:
-            run_uring(runfile(b), b, args.repetitions, os.path.join(outdir, f"{b}.json"), console, progress)
+            run_uring(runfile(b), b, uring_reps(args), os.path.join(outdir, f"{b}.json"), console,
+                      progress)
     progress.finish()
     m["load_after"] = loadavg()
     with open(os.path.join(outdir, "machine.json"), "w") as f:
@@ -808,10 +833,9 @@ def finish(outdir, m, locks, threads, workloads, paths, no_plots):
                             extrasaction="ignore")
         wr.writeheader()
         for (w, k, t), mm in sorted(med.items()):
-            base = med.get((w, BASELINE, t), {}).get("figure")
             wr.writerow({"workload": w, "lock": k, "lock_name": locks.get(k, (k,))[0],
                          "bytes": locks.get(k, ("", ""))[1], "threads": t,
-                         "ratio_to_std_mutex": mm["figure"] / base if base else "", **mm})
+                         "ratio_to_std_mutex": mm.get("ratio"), **mm})
         for r in urows:
             wr.writerow(r)
     header = ["## ringlock benchmark suite", "", "```", machine_text(m), "```", ""]
