@@ -317,19 +317,19 @@ def mutex_report(med, locks, threads_list, workloads):
         L.append(f"### {title}")
         L.append("")
         L.append(what + ". Median of the repetitions; ±: spread (max−min)/median; "
-                 "×: ratio to std::mutex within each repetition, median; **bold**: best.")
+                 "×: ratio to std::mutex within each repetition, median; **bold**: best ratio.")
         L.append("")
         if w == "pair":
             base = med.get(("pair", BASELINE, 1), {}).get("figure")
             floor = med.get(("pair", "Floor", 1), {}).get("figure")
             rows = [(k, med[("pair", k, 1)]) for k in order if ("pair", k, 1) in med]
-            best = min((m["figure"] for k, m in rows if k != "Floor"), default=None)
+            best = best_key({k: m for k, m in rows if k != "Floor"}, lower=True)
             L.append("| lock | bytes | ns per pair | × std::mutex | × floor |")
             L.append("|---|---|---|---|---|")
             for k, m in rows:
                 f = m["figure"]
                 cell = f"{f:.2f} ±{m['spread'] * 100:.0f}%"
-                if f == best:
+                if k == best:
                     cell = f"**{cell}**"
                 L.append(f"| {name(k)} | {locks.get(k, ('', '?'))[1]} | {cell} | "
                          f"{fmt_ratio(m.get('ratio'))} | {fmt_ratio(m.get('ratio_floor'))} |")
@@ -340,8 +340,7 @@ def mutex_report(med, locks, threads_list, workloads):
         ts = [t for t in threads_list if any((w, k, t) in med for k in order)]
         L.append("| lock | " + " | ".join(f"{t}T" for t in ts) + " |")
         L.append("|---|" + "---|" * len(ts))
-        best = {t: max((med[(w, k, t)]["figure"] for k in order if (w, k, t) in med), default=None)
-                for t in ts}
+        best = {t: best_key({k: med[(w, k, t)] for k in order if (w, k, t) in med}) for t in ts}
         for k in order:
             if not any((w, k, t) in med for t in ts):
                 continue
@@ -352,7 +351,7 @@ def mutex_report(med, locks, threads_list, workloads):
                     cells.append("–")
                     continue
                 c = f"{fmt(m['figure'])} ±{m['spread'] * 100:.0f}% {fmt_ratio(m.get('ratio'))}"
-                if m["figure"] == best[t]:
+                if k == best[t]:
                     c = f"**{c}**"
                 cells.append(c)
             L.append(f"| {name(k)} | " + " | ".join(cells) + " |")
@@ -391,6 +390,18 @@ def ratio_str(x, base):
     return f"{x / base:.2f}×"
 
 
+def best_key(cells, lower=False):
+    """The best lock of one cell: by its ratio to std::mutex (same repetitions),
+    by its median figure where a ratio is missing."""
+    if not cells:
+        return None
+    def score(k):
+        m = cells[k]
+        v = m.get("ratio") if m.get("ratio") is not None else m["figure"]
+        return -v if lower else v
+    return max(cells, key=score)
+
+
 def fmt_ratio(r):
     return "–" if r is None else f"{r:.2f}×"
 
@@ -422,9 +433,9 @@ def contended_reading(med, w, order, ts, name):
                      f"{name(BASELINE)} from {contended[0]} to {contended[-1]} threads")
     wins = []
     for t in contended:
-        cands = {k: med[(w, k, t)]["figure"] for k in order if (w, k, t) in med}
-        if cands:
-            wins.append((t, max(cands, key=cands.get)))
+        b = best_key({k: med[(w, k, t)] for k in order if (w, k, t) in med})
+        if b is not None:
+            wins.append((t, b))
     if wins:
         mine = [t for t, k in wins if k == SUBJECT]
         others = {}
