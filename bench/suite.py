@@ -595,9 +595,11 @@ def plots(outdir, med, locks, threads_list, workloads):
     name = lambda k: locks[k][0] if k in locks else k  # noqa: E731
     styles = {}
     markers = "os^vD<>ph*"
+    # One colour and marker per lock in every panel (matplotlib's cycle would
+    # restart per panel and give a lock different colours).
     for i, k in enumerate(list(locks)):
         styles[k] = dict(marker=markers[i % len(markers)], linewidth=2.5 if k == SUBJECT else 1.2,
-                         color="black" if k == SUBJECT else None)
+                         color="black" if k == SUBJECT else f"C{i % 10}")
     cont = [w for w, _, _ in MUTEX_WORKLOADS if w in workloads and w != "pair"]
     panels = cont + (["pair"] if "pair" in workloads else [])
     if panels:
@@ -620,12 +622,13 @@ def plots(outdir, med, locks, threads_list, workloads):
                     continue
                 ax.plot(xs, [med[(w, k, t)]["figure"] for t in xs], label=name(k), **styles[k])
             ax.set_xscale("log", base=2)
-            ax.set_xticks(threads_list)
-            ax.set_xticklabels([str(t) for t in threads_list])
+            xt = [t for t in threads_list if t >= 2 or w not in FAMILY_NAMES]
+            ax.set_xticks(xt)
+            ax.set_xticklabels([str(t) for t in xt])
             ax.set_xlabel("threads")
-            ax.set_ylabel("Mops/s (all threads)")
+            ax.set_ylabel("M items/s consumed" if w in FAMILY_NAMES else "Mops/s (all threads)")
             ax.set_ylim(bottom=0)
-            ax.set_title(titles[w])
+            ax.set_title(titles[w] + (" (line: the library's\nown mutex with it)" if w in FAMILY_NAMES else ""))
             ax.grid(alpha=0.3)
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
@@ -633,7 +636,7 @@ def plots(outdir, med, locks, threads_list, workloads):
         fig.suptitle("Throughput against threads (medians)")
         fig.tight_layout(rect=(0, 0.07, 1, 0.96))
         p = os.path.join(outdir, "throughput.png")
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=90)
         plt.close(fig)
         files.append(p)
     if cont:
@@ -652,7 +655,8 @@ def plots(outdir, med, locks, threads_list, workloads):
             ax.set_xticks(ts)
             ax.set_xticklabels([str(t) for t in ts])
             ax.set_xlabel("threads")
-            ax.set_ylabel("p99.9 wait in lock() (µs, log)")
+            ax.set_ylabel("p99.9 push/pop time (µs, log)" if w in FAMILY_NAMES
+                          else "p99.9 wait in lock() (µs, log)")
             ax.set_title({w2: t for w2, t, _ in MUTEX_WORKLOADS}[w])
             ax.grid(alpha=0.3, which="both")
         handles, labels = axes[0].get_legend_handles_labels()
@@ -661,7 +665,7 @@ def plots(outdir, med, locks, threads_list, workloads):
         fig.suptitle("Acquisition wait, p99.9 (medians over repetitions)")
         fig.tight_layout(rect=(0, 0.07, 1, 0.96))
         p = os.path.join(outdir, "wait_p999.png")
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=90)
         plt.close(fig)
         files.append(p)
         # All percentiles at the fairness thread count.
@@ -681,7 +685,7 @@ def plots(outdir, med, locks, threads_list, workloads):
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ks))])
             ax.set_xticklabels([name(k) for k in ks], rotation=45, ha="right", fontsize=8)
             ax.set_yscale("log")
-            ax.set_ylabel("wait in lock() (µs, log)")
+            ax.set_ylabel("push/pop time (µs, log)" if w in FAMILY_NAMES else "wait in lock() (µs, log)")
             ax.set_title(f"{ {w2: t for w2, t, _ in MUTEX_WORKLOADS}[w]}, {ft} threads")
             ax.grid(alpha=0.3, axis="y", which="both")
         handles, labels = axes[0].get_legend_handles_labels()
@@ -690,7 +694,7 @@ def plots(outdir, med, locks, threads_list, workloads):
         fig.suptitle("Acquisition wait percentiles")
         fig.tight_layout(rect=(0, 0, 0.95, 0.95))
         p = os.path.join(outdir, "wait_percentiles.png")
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=90)
         plt.close(fig)
         files.append(p)
     return files
