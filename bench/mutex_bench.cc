@@ -28,9 +28,9 @@
 //   semaphore the same ring bounded by two counting semaphores (ringlock's
 //             with ringlock::Mutex, std::counting_semaphore with std::mutex).
 //
-// Every figure is a Google Benchmark counter: items_per_second (acquisitions
-// per second of wall time, all threads), ns_per_op (pair: thread CPU time per
-// pair), cpu_ns_per_op (all threads' CPU time per acquisition, spinning
+// Every figure is a Google Benchmark counter: items_per_second and mops
+// (acquisitions per second of wall time, all threads; queues: items
+// consumed), ns_per_op (pair: thread CPU time per pair), cpu_ns_per_op (all threads' CPU time per acquisition, spinning
 // included), share_cv (stddev of the per-thread acquisition counts over their
 // mean), worst_share (the least served thread's count over the fair share,
 // 1 = fair), wait_p50/p99/p999/max_ns (time inside lock(), one acquisition in
