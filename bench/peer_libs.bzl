@@ -5,7 +5,8 @@ bench_peer_libs() declares @ringlock_bench_peers with two targets, :tbb and
 links the library and defines RINGLOCK_BENCH_HAVE_TBB / RINGLOCK_BENCH_HAVE_CK;
 otherwise it is empty and the benchmark prints "not built: install <package>"
 for the peers it lacks. Nothing outside bench/ depends on it, so a missing
-package never breaks the build or the tests.
+package never breaks the build or the tests. After installing a package,
+`./bazelw sync --only=ringlock_bench_peers` makes Bazel look again.
 """
 
 _PEERS = {

@@ -776,7 +776,8 @@ def main(argv):
     os.makedirs(outdir, exist_ok=True)
     not_built = "; ".join(f"{what} (install {pkg})" for what, pkg in missing)
     for what, pkg in missing:
-        print(f"not built: {what}: install {pkg} (apt-get install {pkg}) and rebuild", file=sys.stderr)
+        print(f"not built: {what}: install {pkg} (apt-get install {pkg}), then "
+              f"`./bazelw sync --only=ringlock_bench_peers` and run the suite again", file=sys.stderr)
     m = {
         "cpu": cpu_model(), "nproc": os.cpu_count(), "kernel": " ".join(platform.uname()[2:4]),
         "io_uring_futex": uring_path, "load_before": loadavg(),
