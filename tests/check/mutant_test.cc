@@ -2,6 +2,7 @@
 // with one fixed bug put back (tests/check/mutate.py, MUTANT below) and
 // asserts that a configuration that passes on the real code now fails, with
 // a readable interleaving trace.
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,11 @@
 
 namespace ringlock::testing {
 namespace {
+
+// Messages name words by address too; a replay allocates them afresh.
+std::string WithoutAddresses(const std::string& s) {
+  return std::regex_replace(s, std::regex("@0x[0-9a-f]+"), "@");
+}
 
 struct Case {
   check::Config config;
@@ -59,7 +65,7 @@ TEST(MutantTest, TheCheckerRejectsTheBugPutBack) {
     replay.replay = r.replay;
     const check::Result again = check::Explore(c.config, replay);
     EXPECT_FALSE(again.passed);
-    EXPECT_EQ(again.failure, r.failure);
+    EXPECT_EQ(WithoutAddresses(again.failure), WithoutAddresses(r.failure));
     break;
   }
   EXPECT_TRUE(caught) << "mutant " << mutant << " passed every configuration";
