@@ -66,10 +66,14 @@
 //         S>0 unlocks again at once, waking a starving waiter.
 //   INV5  A waiter never sleeps on a word value with W=1 (registration and
 //         re-sleeping clear it), except a non-starving waiter that found the
-//         lock reserved for starving ones and issued the wake itself; if that
-//         wake found nobody, it clears W and looks again. Without INV5 a W
-//         whose wake found nobody let the word return to exactly the value a
-//         waiter then slept on (a newcomer barges: ABA), and the next unlock,
+//         lock reserved for starving ones and issued the wake itself (at
+//         once, never held in a WakeBatch). If that wake found nobody, it
+//         clears W and sleeps on the value it then sees if that has no W and
+//         still holds it off, else looks again. (Looking again at once spun
+//         for as long as a leaving starving waiter stayed preempted: found
+//         by the model checker, tests/check.) Without INV5 a W whose wake
+//         found nobody let the word return to exactly the value a waiter
+//         then slept on (a newcomer barges: ABA), and the next unlock,
 //         seeing W, woke nobody: L=0 W=1 N>0 forever (a lost wakeup, found
 //         with the futex_waitv(2) fallback, whose helper leaves the kernel's
 //         queue while it rebuilds its wait set).

@@ -49,6 +49,7 @@ void Scheduler::Dequeue(int thread, AsyncOp* op) {
 void Scheduler::CompleteOp(AsyncOp* op, int32_t res) {
   if (op->state_ == AsyncOp::State::kArmed) Dequeue(-1, op);
   std::erase(pending_ops_, op);
+  op->cancel_requested_ = false;
   op->state_ = AsyncOp::State::kCompleted;
   op->res_ = res;
   op->completed_step_ = steps_;
@@ -170,6 +171,20 @@ void Scheduler::ApplyEvent(const Alt& a) {
       }
       return;
     }
+    case AltKind::kCancelDone:
+      CompleteOp(a.op, -ECANCELED);
+      exec_counts_.insert("async_cancel");
+      Step("[event] cancel of " + OpName(a.op) + " of " + ThreadName(a.op->owner_) +
+           " completes it -> -ECANCELED");
+      return;
+    case AltKind::kRequeue:
+      Dequeue(-1, a.op);
+      a.op->state_ = AsyncOp::State::kUnsubmitted;
+      ++requeues_used_;
+      exec_counts_.insert("requeue");
+      Step("[event] " + OpName(a.op) + " of " + ThreadName(a.op->owner_) +
+           " leaves the wait queue to be submitted again (fallback helper)");
+      return;
     case AltKind::kAsyncTimeout: {
       AsyncOp* op = a.op;
       if (op->deadline_ >= 0 && now_ < op->deadline_) now_ = op->deadline_;
@@ -214,10 +229,15 @@ void Scheduler::Cancel(AsyncOp* op) {
                        : op->state_ == AsyncOp::State::kUnsubmitted ? "unsubmitted"
                        : op->state_ == AsyncOp::State::kCompleted   ? "completed"
                                                                     : "idle";
-  if (op->state_ == AsyncOp::State::kArmed || op->state_ == AsyncOp::State::kUnsubmitted) {
+  if (op->state_ == AsyncOp::State::kUnsubmitted) {
     CompleteOp(op, -ECANCELED);
     exec_counts_.insert("async_cancel");
     Step(ThreadName(current_) + " cancel " + OpName(op) + ": " + before + " -> -ECANCELED");
+  } else if (op->state_ == AsyncOp::State::kArmed) {
+    // As io_uring's ASYNC_CANCEL: the request races with a wake, which may
+    // still complete the op with 0; else a later event completes it.
+    op->cancel_requested_ = true;
+    Step(ThreadName(current_) + " cancel " + OpName(op) + ": armed -> cancel requested");
   } else {
     Step(ThreadName(current_) + " cancel " + OpName(op) + ": no-op, " + before);
   }

@@ -86,6 +86,7 @@ class AsyncOp {
   uint32_t expected_ = 0;
   uint32_t bitset_ = 0;
   bool timed_ = false;
+  bool cancel_requested_ = false;
   int64_t deadline_ = kNoDeadline;
   int32_t res_ = 0;
   int completed_step_ = 0;

@@ -192,6 +192,7 @@ void Scheduler::RunOneExecution() {
   steps_ = 0;
   preemptions_ = 0;
   spurious_used_ = 0;
+  requeues_used_ = 0;
   cas_failures_ = 0;
   clock_advances_ = 0;
   now_ = 0;
@@ -340,6 +341,10 @@ void Scheduler::BuildAlternatives() {
       alts_.push_back({AltKind::kSubmit, -1, op});
     } else if (op->state_ == AsyncOp::State::kArmed && op->timed_) {
       alts_.push_back({AltKind::kAsyncTimeout, -1, op});
+    }
+    if (op->cancel_requested_) alts_.push_back({AltKind::kCancelDone, -1, op});
+    if (op->state_ == AsyncOp::State::kArmed && requeues_used_ < options_.max_requeues) {
+      alts_.push_back({AltKind::kRequeue, -1, op});
     }
   }
   // Spurious wakeups last: they never count as a way out of a deadlock.

@@ -100,6 +100,11 @@ struct Options {
   // Spurious futex wakeups the scheduler may inject per execution (each one
   // a choice at every step while a thread sleeps). 0 = none.
   int max_spurious_wakeups = 1;
+  // Times per execution an armed async wait may leave the wait queue and
+  // be submitted again with its original expected value (each a choice):
+  // the futex_waitv(2) fallback helper does that whenever it rebuilds its
+  // wait set, and a wake sent meanwhile finds nobody. 0 = never.
+  int max_requeues = 0;
   // compare_exchange_weak calls that would succeed but fail spuriously (each
   // a choice), per execution. 0 = weak behaves as strong.
   int max_spurious_cas_failures = 0;

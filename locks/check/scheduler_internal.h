@@ -75,7 +75,9 @@ class Scheduler {
     AsyncOp* op;   // or nullptr
     int index;     // WaitAny entry index
   };
-  enum class AltKind : uint8_t { kRun, kTimeout, kSpurious, kSubmit, kAsyncTimeout };
+  enum class AltKind : uint8_t {
+    kRun, kTimeout, kSpurious, kSubmit, kAsyncTimeout, kCancelDone, kRequeue
+  };
   struct Alt {
     AltKind kind;
     int thread;
@@ -153,6 +155,7 @@ class Scheduler {
   int steps_ = 0;
   int preemptions_ = 0;
   int spurious_used_ = 0;
+  int requeues_used_ = 0;
   int cas_failures_ = 0;
   int clock_advances_ = 0;
   int64_t now_ = 0;

@@ -144,6 +144,7 @@ inline check::Options MutexOptions() {
   check::Options o;
   o.preemption_bound = PreemptionBound(1);
   o.max_spurious_wakeups = 0;
+  o.max_requeues = 1;        // a ring wait re-armed by the futex_waitv helper
   o.max_clock_advances = 1;  // one jump of 1 ms: a waiter may turn starving
   o.clock_tick_ns = 1'000'000;
   o.max_executions = 5'000'000;
@@ -195,7 +196,7 @@ inline check::Model<CondVarState> CondVarTwoConsumers() {
 
 inline check::Options CondVarOptions() {
   check::Options o;
-  o.preemption_bound = PreemptionBound(1);
+  o.preemption_bound = PreemptionBound(2);
   o.max_spurious_wakeups = 0;
   o.max_clock_advances = 0;
   o.max_executions = 5'000'000;

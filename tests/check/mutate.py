@@ -25,10 +25,12 @@ MUTATIONS = {
         "    word.fetch_and(~M::kWaking, std::memory_order_relaxed);\n    w = word.load(",
         "    w = word.load(",
     ),
-    # notify_one whose wake found nobody clears W without a second Q bump.
-    "condvar_notify_clears_w_alone": (
-        "(written + kCondSeqOne) & ~kCondWaiters",
-        "written & ~kCondWaiters",
+    # notify_one whose wake found nobody clears W but does not wake a waiter
+    # that fell asleep between that wake and the clear (it sleeps with W
+    # gone, and the next notify skips it).
+    "condvar_clear_w_strands_late_sleeper": (
+        "                                   std::memory_order_release, std::memory_order_relaxed)) {\n    WakeWord(word, INT_MAX, kScope);",
+        "                                   std::memory_order_release, std::memory_order_relaxed)) {\n    (void)0;",
     ),
     # A thread sleeps while wakes it queued in a WakeBatch are held back.
     "sleep_with_batch_held": (
