@@ -272,5 +272,25 @@ TEST(CondVarCheck, NotifyOneUnderLockTwoWaitersSpuriousWakeups) {
   EXPECT_GT(CountOf(r, "woke with the predicate false"), 0);
 }
 
+// The decoders the invariants use reject what they must (so a passing
+// exploration means something).
+TEST(CondVarCheck, DecodersRejectBadWords) {
+  EXPECT_EQ(testing::CondVarTransition(0x0, 0x1), "");  // Arm: W set
+  EXPECT_EQ(testing::CondVarTransition(0x1, 0x3), "");  // notify_one: Q+1
+  EXPECT_EQ(testing::CondVarTransition(0x3, 0x4), "");  // notify_all / clear: Q+1, W=0
+  EXPECT_NE(testing::CondVarTransition(0x3, 0x2), "");  // W cleared alone (INV2)
+  EXPECT_NE(testing::CondVarTransition(0x1, 0x5), "");  // Q+2 in one step
+  EXPECT_NE(testing::CondVarTransition(0x2, 0x4), "");  // Q bumped with W clear
+  EXPECT_NE(testing::CondVarTransition(0x5, 0x3), "");  // Q backwards
+  EXPECT_NE(testing::CondVarStateRow(9u * internal::kCondSeqOne, 8), "");
+  EXPECT_NE(testing::SemaphoreStateRow(5, /*max_permits=*/4, 3), "");
+  EXPECT_NE(testing::SemaphoreStateRow(4u * internal::kSemWaiterOne, 4, /*max_waiters=*/3), "");
+  EXPECT_EQ(testing::SemaphoreStateRow(3u * internal::kSemWaiterOne + 4, 4, 3), "");
+  EXPECT_NE(testing::EventStateRow(internal::kEventSet, /*auto_reset=*/true, 2), "");
+  EXPECT_NE(testing::EventStateRow(3u * internal::kEventWaiterOne, false, /*max_waiters=*/2), "");
+  EXPECT_EQ(testing::EventStateRow(internal::kEventAuto | 2u * internal::kEventWaiterOne, true, 2),
+            "");
+}
+
 }  // namespace
 }  // namespace ringlock

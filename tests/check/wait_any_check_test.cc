@@ -57,8 +57,10 @@ void Inside(MutexEventState& s) {
 }
 
 // WaitAny({Lock(mu), Take(ev)}): unlocks mu if it took it.
+template <bool kTimed>
 void AnyOfMutexAndEvent(MutexEventState& s) {
-  const int i = WaitAny({Lock(s.mu), Take(s.ev)});
+  const int i = WaitAny({Lock(s.mu), Take(s.ev)},
+                        kTimed ? Deadline::FromMonotonicNanos(kDeadlineNs) : Deadline::Never());
   s.any_took = i;
   if (i == 0) {
     check::Count("WaitAny took the mutex");
@@ -66,6 +68,8 @@ void AnyOfMutexAndEvent(MutexEventState& s) {
     s.mu.unlock();
   } else if (i == 1) {
     check::Count("WaitAny took the event");
+  } else {
+    check::Count("timed WaitAny gave up");
   }
 }
 
@@ -81,9 +85,10 @@ void Setter(MutexEventState& s) {
   s.ev.set();
 }
 
-TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
+template <bool kTimed>
+check::Model<MutexEventState> MutexOrEvent() {
   check::Model<MutexEventState> m;
-  m.threads = {AnyOfMutexAndEvent, Locker, Setter};
+  m.threads = {AnyOfMutexAndEvent<kTimed>, Locker, Setter};
   m.invariant = [](MutexEventState& s) -> std::string {
     if (s.inside > 1) return "mutual exclusion: " + std::to_string(s.inside) + " threads inside";
     std::string e = testing::MutexStateRow(s.mu.word().load(), /*max_waiters=*/2);
@@ -91,20 +96,47 @@ TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
     return e;
   };
   m.final_check = [](MutexEventState& s) -> std::string {
-    if (s.any_took != 0 && s.any_took != 1) return "WaitAny returned " + std::to_string(s.any_took);
+    if (s.any_took < (kTimed ? -1 : 0) || s.any_took > 1)
+      return "WaitAny returned " + std::to_string(s.any_took);
     if (s.locker_done != 1) return "the locker did not finish";
     if (s.mu.word().load() != 0) return "mutex not idle: " + testing::Hex(s.mu.word().load());
-    // Took the event: it is clear again. Took the mutex: the set is still
-    // pending (auto-reset, nobody took it), and no waiter is counted.
+    // Took the event: it is clear again. Took the mutex (or timed out): the
+    // set is still pending (auto-reset, nobody took it). No waiter counted.
     const uint32_t want = internal::kEventAuto | (s.any_took == 1 ? 0 : internal::kEventSet);
     if (s.ev.word().load() != want)
       return "event word " + testing::Hex(s.ev.word().load()) + ", want " + testing::Hex(want) +
              " (WaitAny took " + std::to_string(s.any_took) + ")";
     return "";
   };
+  return m;
+}
+
+TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
   const check::Result r = check::ExploreAndPrint(
-      m.ToConfig("wait_any: {mutex, auto event} + locker + setter"), WaitAnyOptions());
+      MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter"),
+      WaitAnyOptions());
   EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
+}
+
+// Spurious futex_waitv wakeups: every registration re-checks and sleeps again.
+TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetterSpuriousWakeups) {
+  check::Options o = WaitAnyOptions();
+  o.max_spurious_wakeups = 1;
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter, spurious"), o);
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "spurious_wakeup"), 0);
+}
+
+// Timed: at the deadline nothing is taken and both registrations are left.
+TEST(WaitAnyCheck, TimedMutexOrEventWithLockerAndSetter) {
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<true>().ToConfig("wait_any: timed {mutex, auto event} + locker + setter"),
+      WaitAnyOptions());
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
 }
@@ -134,6 +166,7 @@ void AnyOfTwoSemaphores(TwoSemState& s) {
                     : WaitAny({Acquire(s.b), Acquire(s.a)},
                               kTimed ? Deadline::FromMonotonicNanos(kDeadlineNs) : Deadline::Never());
   s.took[kIndex] = i;
+  if (i == 1) check::Count("WaitAny took its second semaphore");
   if (i >= 0) {
     ++s.taken;
   } else {
@@ -178,6 +211,7 @@ TEST(WaitAnyCheck, TwoSemaphoresTwoWaitAnyThreads) {
       TwoSemaphores(AnyOfTwoSemaphores<1, false>).ToConfig("wait_any: {a, b} x2 + release a, b"),
       WaitAnyOptions());
   EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "WaitAny took its second semaphore"), 0);
 }
 
 TEST(WaitAnyCheck, TwoSemaphoresOneWaitAnyTimed) {
