@@ -232,6 +232,7 @@ TEST(CondVarCheck, NotifyOneAfterUnlockWaiterAndTimedWaiter) {
   ExpectPasses(r);
   EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
+  EXPECT_GT(CountOf(r, "woke with the predicate false"), 0);
 }
 
 // (notify_one under lock with a ring or coroutine waiter is 63k executions
@@ -255,21 +256,20 @@ TEST(CondVarCheck, NotifyOneUnderLockWaiterAndTimedWaiter) {
   ExpectPasses(r);
   EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
+  EXPECT_GT(CountOf(r, "woke with the predicate false"), 0);
 }
 
-// Spurious futex wakeups on: a waiter must loop back to sleep with the
-// predicate false, and nothing may be lost.
-TEST(CondVarCheck, NotifyOneUnderLockTwoWaitersSpuriousWakeups) {
-  g_stale_w_executions = 0;
+// Spurious futex wakeups on: the waiter's OnWake sees Q unchanged and sleeps
+// again (wait() does not even return), and nothing may be lost. (notify_all: with notify_one
+// the same is ~16k executions, 20+ s on a loaded CI machine.)
+TEST(CondVarCheck, NotifyAllAfterUnlockTwoWaitersSpuriousWakeups) {
   check::Options o = CvOptions();
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
-      TwoWaiters<Notify::kOneUnderLock>(Waiter).ToConfig("condvar: notify_one x2 under lock, spurious"),
+      TwoWaiters<Notify::kAllAfterUnlock>(Waiter).ToConfig("condvar: notify_all after unlock, spurious"),
       o);
   ExpectPasses(r);
-  EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "spurious_wakeup"), 0);
-  EXPECT_GT(CountOf(r, "woke with the predicate false"), 0);
 }
 
 // The decoders the invariants use reject what they must (so a passing
