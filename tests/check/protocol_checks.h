@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "locks/condvar.h"
+#include "locks/event.h"
 #include "locks/mutex.h"
+#include "locks/semaphore.h"
 
 namespace ringlock::testing {
 
@@ -35,6 +38,53 @@ inline std::string MutexStateRow(uint32_t w, uint32_t max_waiters) {
   if (s > n) return "mutex word " + Hex(w) + ": S > N (INV1)";
   if (n > max_waiters) return "mutex word " + Hex(w) + ": N counts more waiters than exist";
   if (waking && n == 0) return "mutex word " + Hex(w) + ": W set with no registered waiter (INV3)";
+  return "";
+}
+
+// CondVar (W, Q): Q counts notify bumps, so it never exceeds the bumps the
+// configuration can make (`max_seq`: two per notify_one, one per notify_all,
+// two per forwarding Leave).
+inline std::string CondVarStateRow(uint32_t w, uint32_t max_seq) {
+  const uint32_t q = w / internal::kCondSeqOne;
+  if (q > max_seq) return "condvar word " + Hex(w) + ": Q past the notifies that can bump it";
+  return "";
+}
+
+// CondVar transitions, `prev` -> `cur` (any two consecutive values): Arm
+// sets W and keeps Q; a notify bumps Q by one, keeping W (notify_one) or
+// clearing it (notify_all, nobody-woken clear). W is never cleared without a
+// Q bump (INV2), Q never moves back or by more than one.
+inline std::string CondVarTransition(uint32_t prev, uint32_t cur) {
+  if (prev == cur) return "";
+  const uint32_t pq = prev / internal::kCondSeqOne, cq = cur / internal::kCondSeqOne;
+  const bool pw = (prev & internal::kCondWaiters) != 0, cw = (cur & internal::kCondWaiters) != 0;
+  if (pq == cq) {
+    if (!pw && cw) return "";
+    return "condvar word " + Hex(prev) + " -> " + Hex(cur) + ": W cleared without a Q bump (INV2)";
+  }
+  if (cq != pq + 1) return "condvar word " + Hex(prev) + " -> " + Hex(cur) + ": Q moved by more than one";
+  if (!pw && cw) return "condvar word " + Hex(prev) + " -> " + Hex(cur) + ": Q bumped and W set at once";
+  if (!pw) return "condvar word " + Hex(prev) + " -> " + Hex(cur) + ": Q bumped with W clear";
+  return "";
+}
+
+// Semaphore (P, N): 0 <= P <= max, N counts at most the configuration's
+// waiters.
+inline std::string SemaphoreStateRow(uint32_t w, uint32_t max_permits, uint32_t max_waiters) {
+  const uint32_t p = w & internal::kSemPermitMask;
+  const uint32_t n = w / internal::kSemWaiterOne;
+  if (p > max_permits) return "semaphore word " + Hex(w) + ": P past max()";
+  if (n > max_waiters) return "semaphore word " + Hex(w) + ": N counts more waiters than exist";
+  return "";
+}
+
+// Event (S, A, N): A is the constant mode bit, N counts at most the
+// configuration's waiters.
+inline std::string EventStateRow(uint32_t w, bool auto_reset, uint32_t max_waiters) {
+  const bool a = (w & internal::kEventAuto) != 0;
+  const uint32_t n = w / internal::kEventWaiterOne;
+  if (a != auto_reset) return "event word " + Hex(w) + ": A (mode) changed";
+  if (n > max_waiters) return "event word " + Hex(w) + ": N counts more waiters than exist";
   return "";
 }
 
