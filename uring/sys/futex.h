@@ -201,6 +201,18 @@ static_assert(offsetof(KernelWaitv, val) == 0 && offsetof(KernelWaitv, uaddr) ==
 // No retry on EINTR, no abort.
 long WaitvSyscall(KernelWaitv* entries, uint32_t count, Deadline deadline);
 
+// Fault injection, for tests only. When a hook is set, every wait syscall
+// above (Wait's futex(2), WaitAny's and WaitvSyscall's futex_waitv(2)) asks
+// it first; a nonzero return is taken as that call's errno (e.g. EINTR,
+// EAGAIN, ENOMEM) and the syscall is not made, so callers' handling of
+// transient errors can be exercised. Unset (the default), the cost is one
+// relaxed load per wait syscall: slow paths only. Set it before the waits it
+// should affect and clear it (nullptr) when done; it may run on any thread
+// at once, so it must be thread-safe.
+enum class SyscallKind : uint8_t { kWait, kWaitv };
+using SyscallFaultHook = int (*)(SyscallKind kind);
+void SetSyscallFaultHook(SyscallFaultHook hook);
+
 }  // namespace futex
 }  // namespace ringlock
 
