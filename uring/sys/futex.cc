@@ -129,6 +129,7 @@ WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
     if (r >= 0) return {FutexWaitResult::kWoken, static_cast<int>(r)};
     switch (errno) {
       case EINTR:
+      case ENOMEM:  // the kernel's copy of the entries: transient, retry
         continue;
       case EAGAIN:
         return {FutexWaitResult::kValueChanged, -1};

@@ -10,7 +10,9 @@
 // Every ringlock primitive is one aligned 32-bit word; this is how a thread
 // sleeps on one or wakes sleepers on one without io_uring. The wrapper hides
 // the syscall's sharp edges:
-//   * EINTR restarts the wait with the same absolute deadline (no drift).
+//   * EINTR restarts the wait with the same absolute deadline (no drift);
+//     so does futex_waitv(2)'s ENOMEM (it could not allocate its copy of
+//     the entries: memory pressure, not a caller's mistake).
 //   * EAGAIN (the word no longer held `expected`) is a normal result.
 //   * ETIMEDOUT is a normal result.
 //   * Anything else (EFAULT, EINVAL, ENOSYS) is a programming error or a
