@@ -47,6 +47,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <random>
 #include <string>
 #include <thread>
@@ -936,6 +937,81 @@ TEST(TortureTest, RandomSchedulesWithInjectedFaults) {
   EXPECT_GT(f.loops_destroyed.load(), 0);
   EXPECT_GT(f.forks.load(), 0);
   EXPECT_GT(f.completion_eintr.load() + f.completion_eagain.load() + f.completion_enomem.load(), 0);
+}
+
+// ---- A process-shared Mutex whose holder process is killed ---------------------
+//
+// Semantics: the Mutex stays locked. The word records only "locked" and its
+// waiters, not an owner, and robust futexes (the kernel's robust list, which
+// marks a dead owner's word FUTEX_OWNER_DIED) need the owner's TID in the
+// word and are not reachable through io_uring's futex opcodes, so ringlock
+// cannot detect that the holder died. Untimed waiters in other processes
+// wait forever; timed ones time out. Recovery is the application's: one
+// that learns of the death by its own means (waitpid, a pidfd) may unlock()
+// on the dead holder's behalf (any thread may unlock; no owner is recorded),
+// after repairing whatever the lock protected.
+
+struct SharedHolder {
+  ProcessSharedMutex mu;
+  std::atomic<uint32_t> child_holds{0};
+};
+
+Task<bool> TryLockAsync(EventLoop& loop, ProcessSharedMutex& mu) {
+  auto r = co_await mu.lock_async_for(loop, milliseconds(150));
+  co_return r.ok();
+}
+
+TEST(TortureTest, ProcessSharedMutexHolderKilledStaysLocked) {
+  void* p = mmap(nullptr, sizeof(SharedHolder), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* shared = new (p) SharedHolder;
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    shared->mu.lock();
+    shared->child_holds.store(1);
+    for (;;) pause();  // killed holding the lock
+  }
+  while (shared->child_holds.load() == 0) std::this_thread::sleep_for(milliseconds(1));
+
+  // Waiters of every kind parked while the holder dies: each times out.
+  std::atomic<int> took{0};
+  std::vector<std::thread> waiters;
+  for (testing::WaiterMode mode : {testing::WaiterMode::kFutex, testing::WaiterMode::kRing,
+                                   testing::WaiterMode::kRingFallback}) {
+    waiters.push_back(testing::StartThread(mode, [&] {
+      if (shared->mu.try_lock_for(milliseconds(150))) {
+        took.fetch_add(1);
+        shared->mu.unlock();
+      }
+    }));
+  }
+  waiters.emplace_back([&] {
+    auto loop = testing::MakeLoop(testing::LoopKind::kNative);
+    if (loop != nullptr && loop->RunUntilComplete(TryLockAsync(*loop, shared->mu))) {
+      took.fetch_add(1);
+      shared->mu.unlock();
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(took.load(), 0) << "a waiter took a Mutex whose holder was killed holding it";
+  EXPECT_FALSE(shared->mu.try_lock());
+  EXPECT_TRUE(shared->mu.is_locked());
+  EXPECT_EQ(shared->mu.word().load() & ~1u, 0u) << "waiters left registered";
+
+  // The application's recovery: unlock on the dead holder's behalf.
+  shared->mu.unlock();
+  EXPECT_TRUE(shared->mu.try_lock_for(milliseconds(100)));
+  shared->mu.unlock();
+  EXPECT_EQ(shared->mu.word().load(), 0u);
+  shared->~SharedHolder();
+  munmap(p, sizeof(SharedHolder));
 }
 
 }  // namespace
