@@ -169,11 +169,13 @@ TEST(TransientErrorsTest, FutexWaitvSyscallEnomemIsRetriedNotFatal) {
   Event ev;
   mu.lock();
   int got = -2;
-  std::thread waiter([&] { got = WaitAny({Lock(mu), Take(ev)}); });
+  std::thread waiter([&] {
+    got = WaitAny({Lock(mu), Take(ev)});
+    if (got == 0) mu.unlock();
+  });
   UnlockWhenWaited(mu);
   waiter.join();
   EXPECT_EQ(got, 0);
-  mu.unlock();
   EXPECT_EQ(mu.word().load(), 0u);
   EXPECT_EQ(g_injected.load(), 3);
 }
