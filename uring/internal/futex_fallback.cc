@@ -210,9 +210,9 @@ void FutexFallback::Run() {
       mu_.lock();
     } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR && err != ENOMEM &&
                ctl_.load(std::memory_order_acquire) == ctl_seen) {
-      // (ENOMEM: the kernel could not copy the entries; transient, sleep again.)
       // EFAULT/EINVAL with an unchanged set: a caller passed a bad word.
-      // Fail every pending wait rather than spin.
+      // Fail every pending wait rather than spin. (ENOMEM, the kernel unable
+      // to copy the entries, is transient: sleep again.)
       for (auto& [id, w] : waits_) done_.emplace_back(w.op, -err);
       waits_.clear();
       ids_.clear();
