@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "uring/fault_hooks.h"
 #include "uring/futex_hash.h"
 #include "uring/internal/futex_fallback.h"
 
@@ -28,6 +29,8 @@ namespace {
 thread_local EventLoop* tls_current = nullptr;
 
 std::atomic<EventLoop::StepEndHook> g_step_end_hook{nullptr};
+
+std::atomic<fault::FutexWaitResultHook> g_futex_result_hook{nullptr};
 
 // Bumped in every fork()ed child, so a loop knows it was inherited.
 std::atomic<uint64_t> g_fork_generation{0};
@@ -601,9 +604,16 @@ void EventLoop::Dispatch(const Completion& c) {
       !op->cancel_requested_ && op->has_deadline_) {
     res = -ETIMEDOUT;  // Cancelled by its linked timeout.
   }
+  if (op->kind_ == Operation::Kind::kFutexWait && (res >= 0 || res == -EAGAIN)) {
+    if (auto hook = g_futex_result_hook.load(std::memory_order_relaxed)) res = hook(res);
+  }
   Untrack(op);
   dispatch_shutdown_depth_ = op->shutdown_depth_;
   op->Complete(res);
+}
+
+void fault::SetFutexWaitResultHook(FutexWaitResultHook hook) {
+  g_futex_result_hook.store(hook, std::memory_order_relaxed);
 }
 
 void EventLoop::SetStepEndHook(StepEndHook hook) {

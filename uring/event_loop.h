@@ -214,6 +214,8 @@ class EventLoop {
   //                               timeout's own CQE is consumed by the loop)
   //                  -ECANCELED   CancelFutexWait / Cancel won the race, or
   //                               the loop is being destroyed
+  //                  -ENOMEM      native only: the kernel could not allocate
+  //                               the wait (transient; re-check and re-arm)
   //   `futex2_flags`: FUTEX2_* (kFutex2Private for process-private words;
   //   size bits default to U32). Private waits interoperate with futex(2)
   //   *_PRIVATE wakes and QueueFutexWake(kFutex2Private).

@@ -53,7 +53,7 @@ inline constexpr bool kNoAsyncLoop = false;
 //   static void CheckResult(int32_t res);  // aborts on a fault
 // Completion results: 0 or an index (woken), -EAGAIN (a word differed when
 // armed), -ETIMEDOUT, -ECANCELED (cancelled, or the loop is going away),
-// -EINTR (treated as a spurious return).
+// -EINTR or -ENOMEM (transient: treated as a spurious return).
 template <class Loop>
 struct AsyncLoop {
   static_assert(kNoAsyncLoop<Loop>,

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <system_error>
 
+#include "uring/fault_hooks.h"
+
 namespace ringlock::uring::internal {
 namespace {
 
@@ -16,12 +18,24 @@ constexpr int64_t kOverflowPollNs = 1'000'000;  // see header: > 127 words
 
 int64_t MonoNowNs() { return Deadline::NowNanos(); }
 
+std::atomic<fault::FallbackDelayHook> g_delay_hook{nullptr};
+
 uint32_t LoadWord(const FutexWaitv& e) {
   return reinterpret_cast<const std::atomic<uint32_t>*>(e.uaddr)->load(
       std::memory_order_acquire);
 }
 
 }  // namespace
+
+}  // namespace ringlock::uring::internal
+
+namespace ringlock::uring {
+void fault::SetFallbackDelayHook(FallbackDelayHook hook) {
+  internal::g_delay_hook.store(hook, std::memory_order_relaxed);
+}
+}  // namespace ringlock::uring
+
+namespace ringlock::uring::internal {
 
 bool FutexFallback::Available() { return futex::WaitvSupported(); }
 
@@ -155,6 +169,7 @@ void FutexFallback::Run() {
                                      ? Deadline::Never()
                                      : Deadline::FromMonotonicNanos(deadline));
     const int err = r < 0 ? errno : 0;
+    if (auto hook = g_delay_hook.load(std::memory_order_relaxed)) hook();
     mu_.lock();
     if (r > 0 && static_cast<size_t>(r) < where.size()) {
       // futex_waitv(2) reports the highest woken index, but entries below it
@@ -193,10 +208,11 @@ void FutexFallback::Run() {
       mu_.unlock();
       notify_();
       mu_.lock();
-    } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR &&
+    } else if (r < 0 && err != EAGAIN && err != ETIMEDOUT && err != EINTR && err != ENOMEM &&
                ctl_.load(std::memory_order_acquire) == ctl_seen) {
       // EFAULT/EINVAL with an unchanged set: a caller passed a bad word.
-      // Fail every pending wait rather than spin.
+      // Fail every pending wait rather than spin. (ENOMEM, the kernel unable
+      // to copy the entries, is transient: sleep again.)
       for (auto& [id, w] : waits_) done_.emplace_back(w.op, -err);
       waits_.clear();
       ids_.clear();

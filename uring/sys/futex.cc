@@ -48,6 +48,14 @@ uint32_t* Addr(const std::atomic<uint32_t>& word) {
   return p;
 }
 
+std::atomic<futex::SyscallFaultHook> g_syscall_fault_hook{nullptr};
+
+// The errno a fault hook injects for this call, or 0 (make the call).
+int InjectedErrno(futex::SyscallKind kind) {
+  futex::SyscallFaultHook hook = g_syscall_fault_hook.load(std::memory_order_relaxed);
+  return hook == nullptr ? 0 : hook(kind);
+}
+
 }  // namespace
 
 Deadline Deadline::Now() { return Deadline(MonotonicNow()); }
@@ -74,8 +82,10 @@ FutexWaitResult Wait(const std::atomic<uint32_t>& word, uint32_t expected, Deadl
     tsp = &ts;
   }
   for (;;) {
-    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
-    if (syscall(SYS_futex, Addr(word), op, expected, tsp, nullptr, bitset) == 0) {
+    if (const int injected = InjectedErrno(SyscallKind::kWait); injected != 0) {
+      errno = injected;
+    } else if (syscall(SYS_futex, Addr(word), op, expected, tsp, nullptr, bitset) == 0) {
+      // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
       return FutexWaitResult::kWoken;
     }
     switch (errno) {
@@ -119,6 +129,7 @@ WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
     if (r >= 0) return {FutexWaitResult::kWoken, static_cast<int>(r)};
     switch (errno) {
       case EINTR:
+      case ENOMEM:  // the kernel's copy of the entries: transient, retry
         continue;
       case EAGAIN:
         return {FutexWaitResult::kValueChanged, -1};
@@ -134,6 +145,10 @@ WaitvResult WaitAny(const WaitvEntry* entries, int count, Deadline deadline) {
 }
 
 long WaitvSyscall(KernelWaitv* entries, uint32_t count, Deadline deadline) {
+  if (const int injected = InjectedErrno(SyscallKind::kWaitv); injected != 0) {
+    errno = injected;
+    return -1;
+  }
   timespec ts;
   const timespec* tsp = nullptr;
   if (!deadline.is_never()) {
@@ -141,6 +156,10 @@ long WaitvSyscall(KernelWaitv* entries, uint32_t count, Deadline deadline) {
     tsp = &ts;
   }
   return syscall(SYS_futex_waitv, entries, count, 0, tsp, CLOCK_MONOTONIC);
+}
+
+void SetSyscallFaultHook(SyscallFaultHook hook) {
+  g_syscall_fault_hook.store(hook, std::memory_order_relaxed);
 }
 
 bool WaitvSupported() {

@@ -10,7 +10,9 @@
 // Every ringlock primitive is one aligned 32-bit word; this is how a thread
 // sleeps on one or wakes sleepers on one without io_uring. The wrapper hides
 // the syscall's sharp edges:
-//   * EINTR restarts the wait with the same absolute deadline (no drift).
+//   * EINTR restarts the wait with the same absolute deadline (no drift);
+//     so does futex_waitv(2)'s ENOMEM (it could not allocate its copy of
+//     the entries: memory pressure, not a caller's mistake).
 //   * EAGAIN (the word no longer held `expected`) is a normal result.
 //   * ETIMEDOUT is a normal result.
 //   * Anything else (EFAULT, EINVAL, ENOSYS) is a programming error or a
@@ -200,6 +202,18 @@ static_assert(offsetof(KernelWaitv, val) == 0 && offsetof(KernelWaitv, uaddr) ==
 // event loop's helper thread): returns the woken index, or -1 with errno.
 // No retry on EINTR, no abort.
 long WaitvSyscall(KernelWaitv* entries, uint32_t count, Deadline deadline);
+
+// Fault injection, for tests only. When a hook is set, every wait syscall
+// above (Wait's futex(2), WaitAny's and WaitvSyscall's futex_waitv(2)) asks
+// it first; a nonzero return is taken as that call's errno (e.g. EINTR,
+// EAGAIN, ENOMEM) and the syscall is not made, so callers' handling of
+// transient errors can be exercised. Unset (the default), the cost is one
+// relaxed load per wait syscall: slow paths only. Set it before the waits it
+// should affect and clear it (nullptr) when done; it may run on any thread
+// at once, so it must be thread-safe.
+enum class SyscallKind : uint8_t { kWait, kWaitv };
+using SyscallFaultHook = int (*)(SyscallKind kind);
+void SetSyscallFaultHook(SyscallFaultHook hook);
 
 }  // namespace futex
 }  // namespace ringlock
