@@ -1,0 +1,37 @@
+"""The core's files, listed once: //locks:core builds them, and the model
+checker (//locks/check, //tests/check) compiles the same list against its
+model, so what is checked can never drift from what ships."""
+
+CORE_SRCS = [
+    "async_wait_error.cc",
+    "condvar.cc",
+    "event.cc",
+    "internal/check.cc",
+    "mutex.cc",
+    "semaphore.cc",
+    "wait_any.cc",
+    "wait_backend.cc",
+    "wake_batch.cc",
+]
+
+CORE_HDRS = [
+    "condvar.h",
+    "event.h",
+    "mutex.h",
+    "semaphore.h",
+    "wait_any.h",
+    "wake_batch.h",
+]
+
+CORE_INTERNAL_HDRS = [
+    "internal/async_acquire.h",
+    "internal/async_waits.h",
+    "internal/block_on.h",
+    "internal/check.h",
+    "internal/spin.h",
+    "internal/tsan.h",
+    "internal/wait_backend.h",
+    "internal/wake_sink.h",
+    "internal/word.h",
+    "internal/word_access.h",
+]
