@@ -175,15 +175,6 @@ check::Model<CvStateOf<kNotify>> TwoWaiters(void (*second)(CvState&)) {
   return m;
 }
 
-check::Options CvOptions() {
-  check::Options o;
-  o.preemption_bound = testing::PreemptionBound(1);
-  o.max_spurious_wakeups = 0;
-  o.max_clock_advances = 0;  // the timed waiter's timeout jumps the clock
-  o.max_executions = 2'000'000;
-  return o;
-}
-
 void ExpectPasses(const check::Result& r) {
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(r.executions, 0);
@@ -197,7 +188,7 @@ int64_t CountOf(const check::Result& r, const char* what) {
 TEST(CondVarCheck, NotifyAllUnderLockWaiterAndTimedWaiter) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kAllUnderLock>(TimedWaiter).ToConfig("condvar: notify_all under lock, timed"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
   EXPECT_GT(CountOf(r, "timeout"), 0);
@@ -207,7 +198,7 @@ TEST(CondVarCheck, NotifyAllAfterUnlockWaiterAndCoroutine) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kAllAfterUnlock>(CoroutineWaiter)
           .ToConfig("condvar: notify_all after unlock, coroutine"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
 }
@@ -217,7 +208,7 @@ TEST(CondVarCheck, NotifyOneAfterUnlockWaiterAndCoroutine) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kOneAfterUnlock>(CoroutineWaiter)
           .ToConfig("condvar: notify_one x2 after unlock, coroutine"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
@@ -228,7 +219,7 @@ TEST(CondVarCheck, NotifyOneAfterUnlockWaiterAndTimedWaiter) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kOneAfterUnlock>(TimedWaiter)
           .ToConfig("condvar: notify_one x2 after unlock, timed"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
@@ -242,7 +233,7 @@ TEST(CondVarCheck, NotifyAllUnderLockWaiterAndRingBlocking) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kAllUnderLock>(RingBlockingWaiter)
           .ToConfig("condvar: notify_all under lock, ring-blocking"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
 }
@@ -252,7 +243,7 @@ TEST(CondVarCheck, NotifyOneUnderLockWaiterAndTimedWaiter) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kOneUnderLock>(TimedWaiter)
           .ToConfig("condvar: notify_one x2 under lock, timed"),
-      CvOptions());
+      testing::ProtocolOptions());
   ExpectPasses(r);
   EXPECT_GT(g_stale_w_executions.load(), 0) << "W never left stale by notify_one";
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
@@ -263,7 +254,7 @@ TEST(CondVarCheck, NotifyOneUnderLockWaiterAndTimedWaiter) {
 // again (wait() does not even return), and nothing may be lost. (notify_all: with notify_one
 // the same is ~16k executions, 20+ s on a loaded CI machine.)
 TEST(CondVarCheck, NotifyAllAfterUnlockTwoWaitersSpuriousWakeups) {
-  check::Options o = CvOptions();
+  check::Options o = testing::ProtocolOptions();
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters<Notify::kAllAfterUnlock>(Waiter).ToConfig("condvar: notify_all after unlock, spurious"),

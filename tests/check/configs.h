@@ -197,10 +197,7 @@ inline check::Model<CondVarState> CondVarTwoConsumers() {
 }
 
 inline check::Options CondVarOptions() {
-  check::Options o;
-  o.preemption_bound = PreemptionBound(2);
-  o.max_spurious_wakeups = 0;
-  o.max_clock_advances = 0;
+  check::Options o = ProtocolOptions(2);
   o.max_executions = 5'000'000;
   return o;
 }

@@ -95,15 +95,6 @@ std::string EventInvariant(EventState& s) {
   return "";
 }
 
-check::Options EventOptions() {
-  check::Options o;
-  o.preemption_bound = testing::PreemptionBound(1);
-  o.max_spurious_wakeups = 0;
-  o.max_clock_advances = 0;  // a timed waiter's timeout jumps the clock
-  o.max_executions = 2'000'000;
-  return o;
-}
-
 int64_t CountOf(const check::Result& r, const char* what) {
   auto it = r.counts.find(what);
   return it == r.counts.end() ? 0 : it->second;
@@ -126,7 +117,7 @@ TEST(EventCheck, AutoResetOneSetTwoTimedWaiters) {
     return "";
   };
   const check::Result r = check::ExploreAndPrint(
-      m.ToConfig("event auto-reset: 1 set, 2 timed waiters"), EventOptions());
+      m.ToConfig("event auto-reset: 1 set, 2 timed waiters"), testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
   EXPECT_GT(CountOf(r, "timeout"), 0);
@@ -147,7 +138,7 @@ TEST(EventCheck, AutoResetRelayWaiterAndCoroutine) {
     return "";
   };
   const check::Result r = check::ExploreAndPrint(
-      m.ToConfig("event auto-reset: relay, waiter + coroutine"), EventOptions());
+      m.ToConfig("event auto-reset: relay, waiter + coroutine"), testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
 }
@@ -166,7 +157,7 @@ TEST(EventCheck, AutoResetRelayTwoWaitersSpuriousWakeups) {
       return "event not idle (clear, auto, no waiter): " + testing::Hex(s.ev.word().load());
     return "";
   };
-  check::Options o = EventOptions();
+  check::Options o = testing::ProtocolOptions();
   o.max_spurious_wakeups = 1;
   const check::Result r =
       check::ExploreAndPrint(m.ToConfig("event auto-reset: relay, 2 waiters, spurious"), o);
@@ -194,7 +185,7 @@ TEST(EventCheck, ManualResetOneSetWaiterAndTimedWaiter) {
   using S = EventStateOf<EventMode::kManualReset>;
   const check::Result r = check::ExploreAndPrint(
       ManualOneSet<S>(TimedWaiter).ToConfig("event manual-reset: 1 set, waiter + timed"),
-      EventOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
 }
@@ -203,7 +194,7 @@ TEST(EventCheck, ManualResetOneSetWaiterAndCoroutine) {
   using S = EventStateOf<EventMode::kManualReset>;
   const check::Result r = check::ExploreAndPrint(
       ManualOneSet<S>(CoroutineWaiter).ToConfig("event manual-reset: 1 set, waiter + coroutine"),
-      EventOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
 }

@@ -11,6 +11,7 @@
 
 #include "locks/condvar.h"
 #include "locks/event.h"
+#include "locks/check/scheduler.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 
@@ -21,6 +22,18 @@ namespace ringlock::testing {
 inline int PreemptionBound(int dflt) {
   const char* env = std::getenv("RINGLOCK_CHECK_BOUND");
   return env != nullptr ? std::atoi(env) : dflt;
+}
+
+// The options every protocol configuration starts from: preemption bound
+// `default_bound` (RINGLOCK_CHECK_BOUND overrides), no spurious wakeups, no
+// clock jumps (a timed waiter's timeout jumps the clock itself).
+inline check::Options ProtocolOptions(int default_bound = 1) {
+  check::Options o;
+  o.preemption_bound = PreemptionBound(default_bound);
+  o.max_spurious_wakeups = 0;
+  o.max_clock_advances = 0;
+  o.max_executions = 2'000'000;
+  return o;
 }
 
 inline std::string Hex(uint32_t w) {

@@ -125,15 +125,6 @@ check::Model<SemState> ThreeWaiters(void (*first)(SemState&)) {
   return m;
 }
 
-check::Options SemOptions() {
-  check::Options o;
-  o.preemption_bound = testing::PreemptionBound(1);
-  o.max_spurious_wakeups = 0;
-  o.max_clock_advances = 0;  // the timed waiter's timeout jumps the clock
-  o.max_executions = 2'000'000;
-  return o;
-}
-
 int64_t CountOf(const check::Result& r, const char* what) {
   auto it = r.counts.find(what);
   return it == r.counts.end() ? 0 : it->second;
@@ -142,7 +133,7 @@ int64_t CountOf(const check::Result& r, const char* what) {
 TEST(SemaphoreCheck, ReleaseNThreeWaitersOneTimed) {
   const check::Result r = check::ExploreAndPrint(
       ThreeWaiters(Acquirer).ToConfig("semaphore: 3 waiters (1 timed), release(2) + release(1)"),
-      SemOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
   EXPECT_GT(CountOf(r, "timeout"), 0);
@@ -170,7 +161,7 @@ check::Model<SemState> TwoWaiters(void (*first)(SemState&)) {
 TEST(SemaphoreCheck, ReleaseNCoroutineAndTimedWaiter) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters(CoroutineAcquirer).ToConfig("semaphore: coroutine + timed waiter, release(2)"),
-      SemOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
@@ -179,7 +170,7 @@ TEST(SemaphoreCheck, ReleaseNCoroutineAndTimedWaiter) {
 TEST(SemaphoreCheck, ReleaseNRingBlockingAndTimedWaiter) {
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters(RingBlockingAcquirer).ToConfig("semaphore: ring-blocking + timed waiter, release(2)"),
-      SemOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed waiter gave up"), 0);
 }
@@ -187,7 +178,7 @@ TEST(SemaphoreCheck, ReleaseNRingBlockingAndTimedWaiter) {
 // Spurious futex wakeups on (two waiters: with three it is minutes): a
 // woken waiter that finds no permit sleeps again.
 TEST(SemaphoreCheck, ReleaseNWaiterAndTimedWaiterSpuriousWakeups) {
-  check::Options o = SemOptions();
+  check::Options o = testing::ProtocolOptions();
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
       TwoWaiters(Acquirer).ToConfig("semaphore: waiter + timed waiter, release(2), spurious"), o);

@@ -26,15 +26,6 @@ int64_t CountOf(const check::Result& r, const char* what) {
   return it == r.counts.end() ? 0 : it->second;
 }
 
-check::Options WaitAnyOptions() {
-  check::Options o;
-  o.preemption_bound = testing::PreemptionBound(1);
-  o.max_spurious_wakeups = 0;
-  o.max_clock_advances = 0;  // a timed waiter's timeout jumps the clock
-  o.max_executions = 2'000'000;
-  return o;
-}
-
 // ---- A Mutex and an auto-reset Event ----------------------------------------
 
 struct MutexEventState {
@@ -114,7 +105,7 @@ check::Model<MutexEventState> MutexOrEvent() {
 TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter"),
-      WaitAnyOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
@@ -122,7 +113,7 @@ TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
 
 // Spurious futex_waitv wakeups: every registration re-checks and sleeps again.
 TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetterSpuriousWakeups) {
-  check::Options o = WaitAnyOptions();
+  check::Options o = testing::ProtocolOptions();
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter, spurious"), o);
@@ -134,7 +125,7 @@ TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetterSpuriousWakeups) {
 TEST(WaitAnyCheck, TimedMutexOrEventWithLockerAndSetter) {
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<true>().ToConfig("wait_any: timed {mutex, auto event} + locker + setter"),
-      WaitAnyOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
@@ -209,7 +200,7 @@ check::Model<TwoSemState> TwoSemaphores(void (*second)(TwoSemState&)) {
 TEST(WaitAnyCheck, TwoSemaphoresTwoWaitAnyThreads) {
   const check::Result r = check::ExploreAndPrint(
       TwoSemaphores(AnyOfTwoSemaphores<1, false>).ToConfig("wait_any: {a, b} x2 + release a, b"),
-      WaitAnyOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "WaitAny took its second semaphore"), 0);
 }
@@ -218,7 +209,7 @@ TEST(WaitAnyCheck, TwoSemaphoresOneWaitAnyTimed) {
   const check::Result r = check::ExploreAndPrint(
       TwoSemaphores(AnyOfTwoSemaphores<1, true>)
           .ToConfig("wait_any: {a, b} + timed {b, a} + release a, b"),
-      WaitAnyOptions());
+      testing::ProtocolOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
   EXPECT_GT(CountOf(r, "timeout"), 0);
