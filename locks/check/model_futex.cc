@@ -94,6 +94,7 @@ WaitAnyResult Scheduler::Sleep(const WaitEntry* entries, int count, uint32_t bit
   t.sleep_on.assign(entries, entries + count);
   for (int i = 0; i < count; ++i) queue_.push_back({entries[i].word, bitset, self, nullptr, i});
   Step(call + " -> asleep");
+  for (int i = 0; i < count; ++i) CheckSleep(entries[i].word, entries[i].expected, bitset);
   Decide();  // returns once woken, timed out, spuriously woken, or drained
   if (!draining_) {
     Trace(ThreadName(self) + (waitv ? " futex_waitv returns " : " futex_wait returns ") +
@@ -168,6 +169,7 @@ void Scheduler::ApplyEvent(const Alt& a) {
         queue_.push_back({op->word_, op->bitset_, -1, op, 0});
         Step("[event] submit " + OpName(op) + " of " + ThreadName(op->owner_) + " on " +
              WordName(op->word_) + " exp=" + Hex(op->expected_) + " -> armed");
+        CheckSleep(op->word_, op->expected_, op->bitset_);
       }
       return;
     }

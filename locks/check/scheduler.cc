@@ -496,6 +496,16 @@ void Scheduler::Step(std::string text) {
   HashState();
 }
 
+void Scheduler::CheckSleep(const Atomic<uint32_t>* word, uint32_t expected, uint32_t bitset) {
+  if (!exec_.sleep_check || draining_) return;
+  std::string e;
+  {
+    DirectScope d;
+    e = exec_.sleep_check(word, expected, bitset);
+  }
+  if (!e.empty()) Fail("invariant violated by a sleeper: " + e);
+}
+
 void Scheduler::HashState() {
   uint64_t h = 0x12345;
   {

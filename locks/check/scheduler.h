@@ -49,6 +49,11 @@ struct Execution {
   std::function<std::string()> invariant;      // after every step; "" = holds
   std::function<std::string()> final_check;    // after all threads finished
   std::function<void(StateHasher&)> hash;      // optional extra state
+  // Optional: called whenever a thread or an async op goes to sleep on a
+  // word (a futex wait that matched, a submit or re-submit that armed), with
+  // the value it sleeps on and its bitset; "" = allowed. For invariants about
+  // what a waiter may sleep on (e.g. the Mutex's INV5).
+  std::function<std::string(const void* word, uint32_t expected, uint32_t bitset)> sleep_check;
 };
 
 struct Config {
@@ -63,6 +68,8 @@ struct Model {
   std::function<std::string(State&)> invariant;
   std::function<std::string(State&)> final_check;
   std::function<void(State&, StateHasher&)> hash;
+  std::function<std::string(State&, const void* word, uint32_t expected, uint32_t bitset)>
+      sleep_check;
 
   Config ToConfig(std::string name) const {
     Model copy = *this;
@@ -77,6 +84,12 @@ struct Model {
                     }
                     if (copy.final_check) {
                       e.final_check = [state, f = copy.final_check] { return f(*state); };
+                    }
+                    if (copy.sleep_check) {
+                      e.sleep_check = [state, f = copy.sleep_check](const void* w, uint32_t x,
+                                                                    uint32_t b) {
+                        return f(*state, w, x, b);
+                      };
                     }
                     if (copy.hash) {
                       e.hash = [state, f = copy.hash](StateHasher& h) { f(*state, h); };

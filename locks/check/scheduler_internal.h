@@ -121,6 +121,8 @@ class Scheduler {
   void Step(std::string text);  // one executed step: trace, invariant, state hash
   void Trace(std::string text);
   void HashState();
+  // Execution::sleep_check for a sleeper that just went to sleep.
+  void CheckSleep(const Atomic<uint32_t>* word, uint32_t expected, uint32_t bitset);
   void CompleteOp(AsyncOp* op, int32_t res);
   void Dequeue(int thread, AsyncOp* op);
   void MakeReady(int t, FutexWaitResult r, int index);

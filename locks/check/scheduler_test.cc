@@ -184,6 +184,30 @@ TEST_F(CheckTest, LostWakeupInUnlockIsReportedWithTheSleepingThread) {
   EXPECT_FALSE(r.replay.empty());
 }
 
+// Config with a sleep check that forbids sleeping on `forbidden`.
+Config WithSleepCheck(Config c, uint32_t forbidden) {
+  c.setup = [setup = c.setup, forbidden] {
+    Execution e = setup();
+    e.sleep_check = [forbidden](const void*, uint32_t expected, uint32_t) -> std::string {
+      return expected == forbidden ? "sleeps on " + std::to_string(forbidden) : "";
+    };
+    return e;
+  };
+  return c;
+}
+
+TEST_F(CheckTest, SleepCheckSeesEverySleepAndFailsTheOneItForbids) {
+  Options o;
+  o.max_spurious_wakeups = 0;
+  // mutex2 sleeps only on 2: forbidding 1 passes, forbidding 2 fails.
+  EXPECT_TRUE(Explore(WithSleepCheck(MutexConfig(2, MutexBug::kNone), 1), o).passed);
+  const Result r = ExploreAndPrint(WithSleepCheck(MutexConfig(2, MutexBug::kNone), 2), o);
+  ASSERT_FALSE(r.passed);
+  EXPECT_NE(r.failure.find("invariant violated by a sleeper: sleeps on 2"), std::string::npos)
+      << r.failure;
+  EXPECT_NE(r.trace.find("exp=0x2"), std::string::npos) << r.trace;
+}
+
 TEST_F(CheckTest, NonAtomicTestThenSetFailsTheInvariant) {
   const Result r = ExploreAndPrint(MutexConfig(2, MutexBug::kTestThenSet));
   ASSERT_FALSE(r.passed);

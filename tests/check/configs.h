@@ -120,6 +120,11 @@ inline void RingBlockingLocker(MutexState& s) {
   internal::SetThreadWaitBackend(nullptr);
 }
 
+inline std::string MutexSleepCheck(MutexState& s, const void* word, uint32_t expected,
+                                   uint32_t bitset) {
+  return word == &s.mu.word() ? MutexSleepRow(expected, bitset) : "";
+}
+
 inline check::Model<MutexState> MutexThreeLockers(void (*third)(MutexState&),
                                                   void (*second)(MutexState&) = TimedLocker) {
   check::Model<MutexState> m;
@@ -130,6 +135,7 @@ inline check::Model<MutexState> MutexThreeLockers(void (*third)(MutexState&),
     if ((w & Mutex::kStarvingMask) != 0) s.saw_starving = true;
     return MutexStateRow(w, /*max_waiters=*/3);
   };
+  m.sleep_check = MutexSleepCheck;
   m.final_check = [](MutexState& s) -> std::string {
     if (s.saw_starving) ++g_mutex_starving_executions;
     const uint32_t w = s.mu.word().load();
@@ -150,6 +156,54 @@ inline check::Options MutexOptions() {
   o.max_clock_advances = 1;  // one jump of 1 ms: a waiter may turn starving
   o.clock_tick_ns = 1'000'000;
   o.max_executions = 5'000'000;
+  return o;
+}
+
+// ---- Mutex: the holder barges back while a waiter turns starving ---------
+//
+// T1 holds the mutex from the start and runs unlock, lock, unlock; T2 and T3
+// lock once each, and the clock may jump 1 ms once. Small enough to explore at
+// preemption bound 2, it reaches the starving handoff's corners: T1 barges
+// back after waking T2, so T2 turns starving with the lock held; T3's sleep
+// then fails with the lock free but reserved for T2, and T3 sends T2's wake
+// while T2 may already be awake.
+
+struct MutexBargeState : MutexState {
+  MutexBargeState() { internal::WordAccess::Of(mu).store(Mutex::kLocked); }
+};
+
+inline check::Model<MutexBargeState> MutexHolderBargesBack() {
+  check::Model<MutexBargeState> m;
+  m.threads = {
+      [](MutexBargeState& s) {
+        s.mu.unlock();
+        Locker(s);
+      },
+      [](MutexBargeState& s) { Locker(s); },
+      [](MutexBargeState& s) { Locker(s); },
+  };
+  m.invariant = [](MutexBargeState& s) -> std::string {
+    if (s.inside > 1) return "mutual exclusion: " + std::to_string(s.inside) + " threads inside";
+    const uint32_t w = s.mu.word().load();
+    if ((w & Mutex::kStarvingMask) != 0) s.saw_starving = true;
+    return MutexStateRow(w, /*max_waiters=*/3);
+  };
+  m.sleep_check = [](MutexBargeState& s, const void* word, uint32_t expected, uint32_t bitset) {
+    return MutexSleepCheck(s, word, expected, bitset);
+  };
+  m.final_check = [](MutexBargeState& s) -> std::string {
+    if (s.saw_starving) ++g_mutex_starving_executions;
+    const uint32_t w = s.mu.word().load();
+    if (w != 0) return "mutex word not idle at the end: " + Hex(w);
+    if (s.acquired != 3) return "critical sections: " + std::to_string(s.acquired) + " != 3";
+    return "";
+  };
+  return m;
+}
+
+inline check::Options MutexBargeOptions() {
+  check::Options o = MutexOptions();
+  o.preemption_bound = PreemptionBound(2);
   return o;
 }
 

@@ -40,7 +40,9 @@ struct Case {
 
 std::vector<Case> CasesFor(const std::string& mutant) {
   if (mutant.rfind("mutex_", 0) == 0) {
-    return {{MutexThreeLockers(CancellableCoroutineLocker, Locker)
+    return {{MutexHolderBargesBack().ToConfig("mutex: holder unlocks and barges back, two lockers"),
+             MutexBargeOptions()},
+            {MutexThreeLockers(CancellableCoroutineLocker, Locker)
                  .ToConfig("mutex: lock, lock, coroutine destroyed while waiting"),
              MutexOptions()},
             {MutexThreeLockers(Locker).ToConfig("mutex: lock, timed, lock"), MutexOptions()},

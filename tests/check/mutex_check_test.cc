@@ -3,7 +3,9 @@
 // (locks/check/README.md): the word is a model atomic, futex(2) and the
 // ring's FUTEX_WAIT SQEs are the futex model, the clock is virtual (a
 // waiter's "waited 1 ms" is a scheduler choice, so the starving transitions
-// are explored too). Preemption bound 1 (RINGLOCK_CHECK_BOUND for more).
+// are explored too). Preemption bound 1, 2 for the barging holder
+// (RINGLOCK_CHECK_BOUND for more). Every sleep on the word is checked against
+// INV5.
 #include "gtest/gtest.h"
 #include "locks/check/check_gtest.h"
 #include "tests/check/configs.h"
@@ -52,6 +54,17 @@ TEST(MutexCheck, ThreeFutexLockersOneTimed) {
   const check::Result r = check::ExploreAndPrint(
       MutexThreeLockers(Locker).ToConfig("mutex: lock, timed, lock"), MutexOptions());
   EXPECT_TRUE(r.passed) << r.Report();
+}
+
+// Bound 2: T1 unlocks, barges back and unlocks while T2 turns starving and
+// T3 is held off by the reservation.
+TEST(MutexCheck, HolderBargesBackWhileAWaiterTurnsStarving) {
+  g_mutex_starving_executions = 0;
+  const check::Result r = check::ExploreAndPrint(
+      MutexHolderBargesBack().ToConfig("mutex: holder unlocks and barges back, two lockers"),
+      MutexBargeOptions());
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(g_mutex_starving_executions.load(), 0) << "the starving transitions were not reached";
 }
 
 TEST(CondVarCheck, TwoConsumersNotifyOneAfterUnlock) {

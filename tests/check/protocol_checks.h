@@ -54,6 +54,18 @@ inline std::string MutexStateRow(uint32_t w, uint32_t max_waiters) {
   return "";
 }
 
+// Mutex INV5, checked on every sleep (futex wait or armed ring op) on a
+// mutex word: nobody sleeps on a value with W set, except a non-starving
+// waiter (bitset kAnyBit) that found the lock free but reserved for starving
+// waiters (L=0, S>0) and sent that W's wake itself.
+inline std::string MutexSleepRow(uint32_t expected, uint32_t bitset) {
+  if ((expected & Mutex::kWaking) == 0) return "";
+  const bool reserved =
+      (expected & Mutex::kLocked) == 0 && (expected & Mutex::kStarvingMask) != 0;
+  if (reserved && bitset == Mutex::kAnyBit) return "";
+  return "a waiter sleeps on mutex word " + Hex(expected) + " with W set (INV5)";
+}
+
 // CondVar (W, Q): Q counts notify bumps, so it never exceeds the bumps the
 // configuration can make (`max_seq`: two per notify_one, one per notify_all,
 // two per forwarding Leave).
