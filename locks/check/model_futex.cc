@@ -112,7 +112,9 @@ int Scheduler::Wake(const Atomic<uint32_t>* word, int n, uint32_t bitset) {
     if (static_cast<int>(chosen.size()) >= n) break;
     if (s.word != word || (s.bitset & bitset) == 0) continue;
     bool dup = false;  // a WaitAny thread listed the word twice
-    for (const Sleeper& c : chosen) dup |= s.thread >= 0 && c.thread == s.thread;
+    for (const Sleeper& c : chosen) {
+      dup |= (s.thread >= 0 && c.thread == s.thread) || (s.op != nullptr && c.op == s.op);
+    }
     if (!dup) chosen.push_back(s);
   }
   std::string woke;
@@ -122,7 +124,7 @@ int Scheduler::Wake(const Atomic<uint32_t>* word, int n, uint32_t bitset) {
       MakeReady(s.thread, FutexWaitResult::kWoken, s.index);
       woke += " " + ThreadName(s.thread);
     } else {
-      CompleteOp(s.op, 0);
+      CompleteOp(s.op, s.op->waitv_ ? s.index : 0);
       woke += " " + OpName(s.op);
     }
   }
@@ -157,20 +159,23 @@ void Scheduler::ApplyEvent(const Alt& a) {
       return;
     case AltKind::kSubmit: {
       AsyncOp* op = a.op;
-      const uint32_t v = op->word_->peek();
-      if (v != op->expected_) {
-        CompleteOp(op, -EAGAIN);
-        exec_counts_.insert("async_eagain");
-        Step("[event] submit " + OpName(op) + " of " + ThreadName(op->owner_) + " on " +
-             WordName(op->word_) + " exp=" + Hex(op->expected_) + ": saw " + Hex(v) +
-             " -> -EAGAIN");
-      } else {
-        op->state_ = AsyncOp::State::kArmed;
-        queue_.push_back({op->word_, op->bitset_, -1, op, 0});
-        Step("[event] submit " + OpName(op) + " of " + ThreadName(op->owner_) + " on " +
-             WordName(op->word_) + " exp=" + Hex(op->expected_) + " -> armed");
-        CheckSleep(op->word_, op->expected_, op->bitset_);
+      const std::string head = "[event] submit " + OpName(op) + " of " + ThreadName(op->owner_) +
+                               " on " + OpWords(op);
+      for (const WaitEntry& e : op->entries_) {
+        const uint32_t v = e.word->peek();
+        if (v != e.expected) {
+          CompleteOp(op, -EAGAIN);
+          exec_counts_.insert("async_eagain");
+          Step(head + ": saw " + WordName(e.word) + " = " + Hex(v) + " -> -EAGAIN");
+          return;
+        }
       }
+      op->state_ = AsyncOp::State::kArmed;
+      for (size_t i = 0; i < op->entries_.size(); ++i) {
+        queue_.push_back({op->entries_[i].word, op->bitset_, -1, op, static_cast<int>(i)});
+      }
+      Step(head + " -> armed");
+      for (const WaitEntry& e : op->entries_) CheckSleep(e.word, e.expected, op->bitset_);
       return;
     }
     case AltKind::kCancelDone:
@@ -199,8 +204,8 @@ void Scheduler::ApplyEvent(const Alt& a) {
   }
 }
 
-void Scheduler::StartWait(AsyncOp* op, const Atomic<uint32_t>* word, uint32_t expected,
-                          uint32_t bitset, bool timed, const char* what) {
+void Scheduler::StartWait(AsyncOp* op, const WaitEntry* entries, int count, uint32_t bitset,
+                          bool timed, bool waitv, const char* what) {
   FirstOp();
   if (op->state_ != AsyncOp::State::kIdle) {
     Fail("StartWait on " + OpName(op) + " which is still in flight");
@@ -209,8 +214,8 @@ void Scheduler::StartWait(AsyncOp* op, const Atomic<uint32_t>* word, uint32_t ex
   op->owner_ = current_;
   op->id_ = ++next_op_id_;
   op->what_ = what;
-  op->word_ = word;
-  op->expected_ = expected;
+  op->entries_.assign(entries, entries + count);
+  op->waitv_ = waitv;
   op->bitset_ = bitset;
   op->timed_ = timed;
   op->deadline_ = kNoDeadline;
@@ -220,8 +225,17 @@ void Scheduler::StartWait(AsyncOp* op, const Atomic<uint32_t>* word, uint32_t ex
     CompleteOp(op, 0);
     return;
   }
-  Step(ThreadName(current_) + " start_wait " + OpName(op) + " on " + WordName(word) +
-       " exp=" + Hex(expected) + (timed ? ", timed" : "") + " (unsubmitted)");
+  Step(ThreadName(current_) + " start_wait" + (waitv ? "v " : " ") + OpName(op) + " on " +
+       OpWords(op) + (timed ? ", timed" : "") + " (unsubmitted)");
+}
+
+std::string Scheduler::OpWords(const AsyncOp* op) const {
+  std::string s;
+  for (const WaitEntry& e : op->entries_) {
+    if (!s.empty()) s += ", ";
+    s += WordName(e.word) + " exp=" + Hex(e.expected);
+  }
+  return s;
 }
 
 void Scheduler::Cancel(AsyncOp* op) {
@@ -346,7 +360,14 @@ void StartWait(AsyncOp* op, const Atomic<uint32_t>& word, uint32_t expected, uin
                bool timed, const char* what) {
   internal::Scheduler* s = internal::ModelScheduler();
   if (s == nullptr) internal::Die("check::StartWait outside an exploration");
-  s->StartWait(op, &word, expected, bitset, timed, what);
+  const WaitEntry e{&word, expected};
+  s->StartWait(op, &e, 1, bitset, timed, /*waitv=*/false, what);
+}
+
+void StartWaitv(AsyncOp* op, const WaitEntry* entries, int count, bool timed, const char* what) {
+  internal::Scheduler* s = internal::ModelScheduler();
+  if (s == nullptr) internal::Die("check::StartWaitv outside an exploration");
+  s->StartWait(op, entries, count, kMatchAny, timed, /*waitv=*/true, what);
 }
 
 void Cancel(AsyncOp* op) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "locks/check/model_atomic.h"
 #include "uring/sys/futex.h"
@@ -82,8 +83,8 @@ class AsyncOp {
   int owner_ = -1;
   int id_ = 0;
   const char* what_ = nullptr;
-  const Atomic<uint32_t>* word_ = nullptr;
-  uint32_t expected_ = 0;
+  std::vector<WaitEntry> entries_;  // one word, or several (a FUTEX_WAITV)
+  bool waitv_ = false;               // completes with the woken entry's index
   uint32_t bitset_ = 0;
   bool timed_ = false;
   bool cancel_requested_ = false;
@@ -96,6 +97,11 @@ class AsyncOp {
 // scheduling point: the submission itself is a later scheduler choice.
 void StartWait(AsyncOp* op, const Atomic<uint32_t>& word, uint32_t expected, uint32_t bitset,
                bool timed, const char* what = nullptr);
+// The same for IORING_OP_FUTEX_WAITV over `count` words (bitset: any): submit
+// arms it if every word matches (else -EAGAIN); a wake on any of them
+// completes it with that entry's index.
+void StartWaitv(AsyncOp* op, const WaitEntry* entries, int count, bool timed,
+                const char* what = nullptr);
 // IORING_OP_ASYNC_CANCEL, modelled as immediate: kUnsubmitted or kArmed ->
 // kCompleted(-ECANCELED); a no-op otherwise. A scheduling point.
 void Cancel(AsyncOp* op);

@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "locks/check/model_futex.h"
 #include "locks/internal/async_acquire.h"
@@ -35,6 +36,13 @@ class ModelLoop {
  private:
   int run_depth_ = 0;
 };
+
+// The model's entries for a futex_waitv over the core's entries.
+inline std::vector<WaitEntry> ModelEntries(std::span<const ringlock::internal::WaitEntry> entries) {
+  std::vector<WaitEntry> v;
+  for (const auto& e : entries) v.push_back({e.word, e.expected});
+  return v;
+}
 
 // A coroutine started at once on the calling (loop) thread and never
 // awaited: the model's Spawn.
@@ -72,10 +80,22 @@ class ModelRingBackend final : public ringlock::internal::WaitBackend {
         return ringlock::internal::BackendWaitResult::kWoken;
     }
   }
-  ringlock::internal::BackendWaitResult WaitAny(const ringlock::internal::WaitEntry*, int, Deadline, int*,
-                                      ringlock::internal::WaitLeaver&) override {
-    std::fprintf(stderr, "model: ring-blocking WaitAny is not modelled\n");
-    std::abort();
+  ringlock::internal::BackendWaitResult WaitAny(const ringlock::internal::WaitEntry* entries,
+                                                int count, Deadline deadline, int* index,
+                                                ringlock::internal::WaitLeaver& leaver) override {
+    Op op(loop_, leaver);
+    const std::vector<WaitEntry> v = ModelEntries({entries, static_cast<size_t>(count)});
+    StartWaitv(&op, v.data(), count, !deadline.is_never(), "ring-blocking waitv");
+    loop_.RunUntil([&] { return op.done; });
+    *index = -1;
+    if (op.left) return ringlock::internal::BackendWaitResult::kLeft;
+    if (op.res >= 0) {
+      *index = op.res;
+      return ringlock::internal::BackendWaitResult::kWoken;
+    }
+    return op.res == -EAGAIN     ? ringlock::internal::BackendWaitResult::kValueChanged
+           : op.res == -ETIMEDOUT ? ringlock::internal::BackendWaitResult::kTimedOut
+                                  : ringlock::internal::BackendWaitResult::kWoken;
   }
   const char* name() const override { return "model-ring"; }
 
@@ -125,9 +145,11 @@ struct AsyncLoop<check::ModelLoop> {
                         FutexScope, uint32_t bitset, Deadline deadline) {
     check::StartWait(op, word, expected, bitset, !deadline.is_never(), "coroutine wait");
   }
-  static void StartWaitv(check::ModelLoop&, Op*, std::span<const WaitEntry>, Deadline) {
-    std::fprintf(stderr, "model: async WaitAny is not modelled\n");
-    std::abort();
+  static void StartWaitv(check::ModelLoop&, Op* op, std::span<const WaitEntry> entries,
+                         Deadline deadline) {
+    const std::vector<check::WaitEntry> v = check::ModelEntries(entries);
+    check::StartWaitv(op, v.data(), static_cast<int>(v.size()), !deadline.is_never(),
+                      "coroutine waitv");
   }
   static void Cancel(check::ModelLoop&, Op* op) { check::Cancel(op); }
   static void CheckResult(int32_t) {}

@@ -624,8 +624,12 @@ std::string Scheduler::DeadlockMessage() const {
     }
   }
   for (const AsyncOp* op : pending_ops_) {
-    s += " " + OpName(op) + " armed on " + WordName(op->word_) + " (expected " +
-         Hex(op->expected_) + ", now " + Hex(op->word_->peek()) + ");";
+    s += " " + OpName(op) + " armed on";
+    for (const WaitEntry& e : op->entries_) {
+      s += " " + WordName(e.word) + " (expected " + Hex(e.expected) + ", now " +
+           Hex(e.word->peek()) + ")";
+    }
+    s += ";";
   }
   s.pop_back();
   return s;
@@ -659,7 +663,7 @@ std::string Scheduler::StateSummary() const {
   for (const AsyncOp* op : pending_ops_) {
     s += "  " + OpName(op) + " of " + ThreadName(op->owner_) + ": " +
          (op->state_ == AsyncOp::State::kArmed ? "armed on " : "unsubmitted, for ") +
-         WordName(op->word_) + " (expected " + Hex(op->expected_) + ")" +
+         OpWords(op) +
          (op->timed_ ? ", timed" : ", no timeout") + "\n";
   }
   return s;

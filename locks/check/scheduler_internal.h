@@ -43,8 +43,8 @@ class Scheduler {
   WaitAnyResult Sleep(const WaitEntry* entries, int count, uint32_t bitset, bool timed,
                       int64_t deadline, bool waitv);
   int Wake(const Atomic<uint32_t>* word, int n, uint32_t bitset);
-  void StartWait(AsyncOp* op, const Atomic<uint32_t>* word, uint32_t expected, uint32_t bitset,
-                 bool timed, const char* what);
+  void StartWait(AsyncOp* op, const WaitEntry* entries, int count, uint32_t bitset, bool timed,
+                 bool waitv, const char* what);
   void Cancel(AsyncOp* op);
   void RunLoopUntil(const std::function<bool()>& pred);
   void ForgetOp(AsyncOp* op);
@@ -121,6 +121,8 @@ class Scheduler {
   void Step(std::string text);  // one executed step: trace, invariant, state hash
   void Trace(std::string text);
   void HashState();
+  // "w0 exp=0x1, w1 exp=0x0" for an op's words.
+  std::string OpWords(const AsyncOp* op) const;
   // Execution::sleep_check for a sleeper that just went to sleep.
   void CheckSleep(const Atomic<uint32_t>* word, uint32_t expected, uint32_t bitset);
   void CompleteOp(AsyncOp* op, int32_t res);

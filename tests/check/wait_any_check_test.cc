@@ -1,19 +1,25 @@
 // WaitAny (locks/wait_any.h, wait_any.cc) over two primitives, explored over
 // every interleaving of small configurations by the model checker
-// (locks/check/README.md). Blocking threads sleep on both words at once
-// (futex_waitv in the model). Exactly one primitive is taken per WaitAny,
+// (locks/check/README.md), preemption bound 2. Blocking threads sleep on both words at once
+// (futex_waitv in the model); coroutines (WaitAnyAsync) and ring-blocking
+// threads arm one FUTEX_WAITV op on the loop (unsubmitted, armed, completed
+// and not yet dispatched, or taken out and re-armed by the futex_waitv
+// helper: all explored). Exactly one primitive is taken per WaitAny,
 // the other registration is left again (its word counts no waiter at the
 // end), and wakes spent on a WaitAny for the primitive it did not take are
 // passed on (no thread hangs).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "locks/check/check_gtest.h"
+#include "locks/check/model_loop.h"
 #include "locks/event.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 #include "locks/wait_any.h"
+#include "tests/check/configs.h"
 #include "tests/check/protocol_checks.h"
 
 namespace ringlock {
@@ -47,11 +53,11 @@ void Inside(MutexEventState& s) {
   --s.inside;
 }
 
-// WaitAny({Lock(mu), Take(ev)}): unlocks mu if it took it.
-template <bool kTimed>
-void AnyOfMutexAndEvent(MutexEventState& s) {
-  const int i = WaitAny({Lock(s.mu), Take(s.ev)},
-                        kTimed ? Deadline::FromMonotonicNanos(kDeadlineNs) : Deadline::Never());
+Deadline DeadlineFor(bool timed) {
+  return timed ? Deadline::FromMonotonicNanos(kDeadlineNs) : Deadline::Never();
+}
+
+void TookFromMutexAndEvent(MutexEventState& s, int i) {
   s.any_took = i;
   if (i == 0) {
     check::Count("WaitAny took the mutex");
@@ -62,6 +68,61 @@ void AnyOfMutexAndEvent(MutexEventState& s) {
   } else {
     check::Count("timed WaitAny gave up");
   }
+}
+
+// WaitAny({Lock(mu), Take(ev)}): unlocks mu if it took it.
+template <bool kTimed>
+void AnyOfMutexAndEvent(MutexEventState& s) {
+  TookFromMutexAndEvent(s, WaitAny({Lock(s.mu), Take(s.ev)}, DeadlineFor(kTimed)));
+}
+
+// The same from a thread that runs a loop: it sleeps in one FUTEX_WAITV op.
+template <bool kTimed>
+void RingBlockingAnyOfMutexAndEvent(MutexEventState& s) {
+  check::ModelLoop loop;
+  check::ModelRingBackend ring(loop);
+  internal::SetThreadWaitBackend(&ring);
+  AnyOfMutexAndEvent<kTimed>(s);
+  internal::SetThreadWaitBackend(nullptr);
+}
+
+// The same as a coroutine: co_await WaitAnyAsync on the thread's loop.
+template <bool kTimed>
+void CoroutineAnyOfMutexAndEvent(MutexEventState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](MutexEventState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    const std::vector<Waitable> waitables = {Lock(s.mu), Take(s.ev)};
+    const absl::StatusOr<int> r = co_await WaitAnyAsync(loop, waitables, DeadlineFor(kTimed));
+    TookFromMutexAndEvent(s, r.ok() ? *r : -1);
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+}
+
+// A WaitAnyAsync coroutine the scheduler may destroy while it waits: every
+// registration leaves through its primitive's protocol when the orphaned
+// op's completion is dispatched (a wake spent on it is passed on).
+void CancellableCoroutineAnyOfMutexAndEvent(MutexEventState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  testing::OwnedCoroutine c = [](MutexEventState& s, check::ModelLoop& loop,
+                                 bool& done) -> testing::OwnedCoroutine {
+    const std::vector<Waitable> waitables = {Lock(s.mu), Take(s.ev)};
+    const absl::StatusOr<int> r = co_await WaitAnyAsync(loop, waitables);
+    TookFromMutexAndEvent(s, r.ok() ? *r : -1);
+    done = true;
+  }(s, loop, done);
+  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
+    c.handle.destroy();  // orphans its wait
+    TookFromMutexAndEvent(s, -1);
+    done = true;
+  } else {
+    loop.RunUntil([&] { return done; });
+    c.handle.destroy();
+  }
+  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
+  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
 }
 
 void Locker(MutexEventState& s) {
@@ -77,9 +138,10 @@ void Setter(MutexEventState& s) {
 }
 
 template <bool kTimed>
-check::Model<MutexEventState> MutexOrEvent() {
+check::Model<MutexEventState> MutexOrEvent(
+    void (*any)(MutexEventState&) = AnyOfMutexAndEvent<kTimed>) {
   check::Model<MutexEventState> m;
-  m.threads = {AnyOfMutexAndEvent<kTimed>, Locker, Setter};
+  m.threads = {any, Locker, Setter};
   m.invariant = [](MutexEventState& s) -> std::string {
     if (s.inside > 1) return "mutual exclusion: " + std::to_string(s.inside) + " threads inside";
     std::string e = testing::MutexStateRow(s.mu.word().load(), /*max_waiters=*/2);
@@ -105,7 +167,7 @@ check::Model<MutexEventState> MutexOrEvent() {
 TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter"),
-      testing::ProtocolOptions());
+      testing::ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
@@ -113,7 +175,7 @@ TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetter) {
 
 // Spurious futex_waitv wakeups: every registration re-checks and sleeps again.
 TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetterSpuriousWakeups) {
-  check::Options o = testing::ProtocolOptions();
+  check::Options o = testing::ProtocolOptions(2);
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<false>().ToConfig("wait_any: {mutex, auto event} + locker + setter, spurious"), o);
@@ -125,9 +187,59 @@ TEST(WaitAnyCheck, MutexOrEventWithLockerAndSetterSpuriousWakeups) {
 TEST(WaitAnyCheck, TimedMutexOrEventWithLockerAndSetter) {
   const check::Result r = check::ExploreAndPrint(
       MutexOrEvent<true>().ToConfig("wait_any: timed {mutex, auto event} + locker + setter"),
-      testing::ProtocolOptions());
+      testing::ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
+}
+
+// A coroutine's WaitAnyAsync: one FUTEX_WAITV op, completions dispatched
+// late, the futex_waitv helper's re-arm (a wake meanwhile finds nobody).
+TEST(WaitAnyCheck, CoroutineMutexOrEventWithLockerAndSetter) {
+  check::Options o = testing::ProtocolOptions(2);
+  o.max_requeues = 1;
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<false>(CoroutineAnyOfMutexAndEvent<false>)
+          .ToConfig("wait_any: coroutine {mutex, auto event} + locker + setter"),
+      o);
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
+  EXPECT_GT(CountOf(r, "late_dispatch"), 0);
+  EXPECT_GT(CountOf(r, "requeue"), 0);
+}
+
+TEST(WaitAnyCheck, TimedCoroutineMutexOrEventWithLockerAndSetter) {
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<true>(CoroutineAnyOfMutexAndEvent<true>)
+          .ToConfig("wait_any: timed coroutine {mutex, auto event} + locker + setter"),
+      testing::ProtocolOptions(2));
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
+  EXPECT_GT(CountOf(r, "async_timeout"), 0);
+}
+
+TEST(WaitAnyCheck, CancelledCoroutineMutexOrEventWithLockerAndSetter) {
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<true>(CancellableCoroutineAnyOfMutexAndEvent)
+          .ToConfig("wait_any: coroutine {mutex, auto event} destroyed while waiting + locker + "
+                    "setter"),
+      testing::ProtocolOptions(2));
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(CountOf(r, "async_cancel"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
+  EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
+}
+
+TEST(WaitAnyCheck, RingBlockingMutexOrEventWithLockerAndSetter) {
+  check::Options o = testing::ProtocolOptions(2);
+  o.max_requeues = 1;
+  const check::Result r = check::ExploreAndPrint(
+      MutexOrEvent<false>(RingBlockingAnyOfMutexAndEvent<false>)
+          .ToConfig("wait_any: ring-blocking {mutex, auto event} + locker + setter"),
+      o);
+  EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "WaitAny took the mutex"), 0);
   EXPECT_GT(CountOf(r, "WaitAny took the event"), 0);
 }
@@ -200,7 +312,7 @@ check::Model<TwoSemState> TwoSemaphores(void (*second)(TwoSemState&)) {
 TEST(WaitAnyCheck, TwoSemaphoresTwoWaitAnyThreads) {
   const check::Result r = check::ExploreAndPrint(
       TwoSemaphores(AnyOfTwoSemaphores<1, false>).ToConfig("wait_any: {a, b} x2 + release a, b"),
-      testing::ProtocolOptions());
+      testing::ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "WaitAny took its second semaphore"), 0);
 }
@@ -209,7 +321,7 @@ TEST(WaitAnyCheck, TwoSemaphoresOneWaitAnyTimed) {
   const check::Result r = check::ExploreAndPrint(
       TwoSemaphores(AnyOfTwoSemaphores<1, true>)
           .ToConfig("wait_any: {a, b} + timed {b, a} + release a, b"),
-      testing::ProtocolOptions());
+      testing::ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "timed WaitAny gave up"), 0);
   EXPECT_GT(CountOf(r, "timeout"), 0);
