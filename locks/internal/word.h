@@ -45,6 +45,8 @@ inline int64_t ProtocolNanos() { return MonotonicNanos(); }
 inline bool DeadlinePassed(Deadline deadline) { return deadline.HasPassed(); }
 // lock()'s bounded spin, in iterations (see mutex.cc).
 inline constexpr int kMutexSpinLimit = 100;
+// A blocking Semaphore acquire's yields before it sleeps (see semaphore.cc).
+inline constexpr int kSemaphoreYields = 4;
 
 #else  // RINGLOCK_MODEL_CHECK: defined by locks/check/model_seam.cc
 
@@ -64,6 +66,9 @@ bool DeadlinePassed(Deadline deadline);
 // One try: the spin's barging CAS stays in the explored code; a hundred
 // identical loads would only multiply the schedules.
 inline constexpr int kMutexSpinLimit = 1;
+// None: a yield is not an operation on the word, and the try after it is the
+// one acquire() already made.
+inline constexpr int kSemaphoreYields = 0;
 
 #endif
 
