@@ -27,6 +27,11 @@
 //             std, absl); the figure is items consumed per second.
 //   semaphore the same ring bounded by two counting semaphores (ringlock's
 //             with ringlock::Mutex, std::counting_semaphore with std::mutex).
+//   readmostly a key-value store's reads: pin the version under the lock,
+//             look up outside, unpin; one operation in 16 a longer write.
+//   groupcommit a key-value store's writes: writers queue under the mutex, a
+//             leader appends a group to the log with the mutex released,
+//             followers wait on their own condition variables (see below).
 //
 // Every figure is a Google Benchmark counter: items_per_second and mops
 // (acquisitions per second of wall time, all threads; queues: items
@@ -34,13 +39,15 @@
 // included), share_cv (stddev of the per-thread acquisition counts over their
 // mean), worst_share (the least served thread's count over the fair share,
 // 1 = fair), wait_p50/p99/p999/max_ns (time inside lock(), one acquisition in
-// 64 sampled per thread).
+// 64 sampled per thread), vcsw_per_kop / ivcsw_per_kop (the process's
+// voluntary / involuntary context switches per 1000 operations).
 //
 // Mutual exclusion is checked on every run: each critical section increments
 // a plain (non-atomic) counter, and after the run the total must equal the
 // acquisitions counted, else the binary aborts.
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +59,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <condition_variable>
@@ -162,6 +170,45 @@ class DrepperMutex {
 };
 static_assert(sizeof(std::atomic<uint32_t>) == 4);
 
+// The same textbook mutex with the spin real implementations add: up to 100
+// tries (a load and a pause each) before it sleeps, whoever else is asleep.
+class DrepperSpinMutex {
+ public:
+  void lock() {
+    uint32_t c = 0;
+    if (word_.compare_exchange_strong(c, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+      return;
+    }
+    for (int i = 0; i < 100; ++i) {
+      c = 0;
+      if (word_.load(std::memory_order_relaxed) == 0 &&
+          word_.compare_exchange_strong(c, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+        return;
+      }
+      __builtin_ia32_pause();
+    }
+    c = word_.exchange(2, std::memory_order_acquire);
+    while (c != 0) {
+      Futex(FUTEX_WAIT_PRIVATE, 2);
+      c = word_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  void unlock() {
+    if (word_.fetch_sub(1, std::memory_order_release) != 1) {
+      word_.store(0, std::memory_order_release);
+      Futex(FUTEX_WAKE_PRIVATE, 1);
+    }
+  }
+
+ private:
+  void Futex(int op, uint32_t val) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), op, val, nullptr, nullptr, 0);
+  }
+  std::atomic<uint32_t> word_{0};
+};
+
 // The physical floor of an uncontended pair for a lock whose unlock can see
 // waiters: one CAS to lock, one atomic decrement to unlock (its result is
 // what a real lock would test for waiters). Runs in the pair workload only:
@@ -265,6 +312,8 @@ struct alignas(64) PerThread {
 struct RunResult {
   double seconds = 0;
   uint64_t ops = 0;
+  int64_t voluntary_cs = 0;    // context switches of the whole process
+  int64_t involuntary_cs = 0;  // during the run
   std::vector<PerThread> threads;
 };
 
@@ -302,6 +351,8 @@ RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop) {
     });
   }
   while (ready.load() != n) std::this_thread::yield();
+  rusage ru0;
+  getrusage(RUSAGE_SELF, &ru0);
   const int64_t start = Nanos(CLOCK_MONOTONIC);
   go.store(1);
   go.notify_all();
@@ -313,6 +364,10 @@ RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop) {
   const int64_t end = Nanos(CLOCK_MONOTONIC);
   on_stop();
   for (auto& w : workers) w.join();
+  rusage ru1;
+  getrusage(RUSAGE_SELF, &ru1);
+  r.voluntary_cs = ru1.ru_nvcsw - ru0.ru_nvcsw;
+  r.involuntary_cs = ru1.ru_nivcsw - ru0.ru_nivcsw;
   r.seconds = static_cast<double>(end - start) / 1e9;
   for (const auto& t : r.threads) r.ops += t.ops;
   return r;
@@ -378,6 +433,8 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
   state.counters["wait_p999_ns"] = Pct(waits, 99.9);
   state.counters["wait_max_ns"] = waits.empty() ? 0 : static_cast<double>(waits.back());
   state.counters["wait_samples"] = static_cast<double>(waits.size());
+  state.counters["vcsw_per_kop"] = static_cast<double>(r.voluntary_cs) * 1000 / ops;
+  state.counters["ivcsw_per_kop"] = static_cast<double>(r.involuntary_cs) * 1000 / ops;
 }
 
 void CheckCount(uint64_t counted, uint64_t expected, const char* what) {
@@ -517,6 +574,25 @@ struct AbslFamily {
   static void NotifyAll(CondVar& cv) { cv.SignalAll(); }
 };
 
+// Any mutex with std::condition_variable_any: how a user pairs a lock that
+// has no condition variable of its own (or ringlock's Mutex, to compare
+// ringlock::CondVar against the standard one over the same lock).
+template <class L>
+struct CvAnyFamily {
+  using Mutex = L;
+  using CondVar = std::condition_variable_any;
+  using Semaphore = void;
+  static void Lock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.lock(); }
+  static void Unlock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.unlock(); }
+  static void Wait(CondVar& cv, Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    std::unique_lock<L> lk(mu, std::adopt_lock);
+    cv.wait(lk);
+    lk.release();
+  }
+  static void Notify(CondVar& cv) { cv.notify_one(); }
+  static void NotifyAll(CondVar& cv) { cv.notify_all(); }
+};
+
 // The ring; every field guarded by the family's mutex.
 struct Ring {
   uint64_t buf[kQueueCap] = {};
@@ -639,6 +715,126 @@ void BM_SemaphoreQueue(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
+// A key-value store's paths (an LSM tree's, as LevelDB's DBImpl::Write and
+// Get run them).
+//
+// groupcommit: every thread is a writer. It queues itself under the mutex and
+// waits on its own condition variable until it is at the front (the leader)
+// or a leader committed it. The leader takes up to kGroupMax queued writers,
+// releases the mutex to "append to the log" (kLogSteps LCG steps), re-takes
+// it, marks its followers done and signals each, and signals the next front.
+// The figure is writes committed per second.
+constexpr int kGroupMax = 8;
+constexpr int kLogSteps = 200;
+
+template <class F>
+struct GroupWriter {
+  typename F::CondVar cv;
+  bool done = false;  // guarded by the mutex
+};
+
+template <class F>
+struct GroupCommit {
+  typename F::Mutex mu;
+  std::deque<GroupWriter<F>*> queue;  // guarded by mu
+  uint64_t committed = 0;             // guarded by mu
+};
+
+template <class F>
+void BM_GroupCommit(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    auto gc = std::make_unique<GroupCommit<F>>();
+    std::vector<uint64_t> log(static_cast<size_t>(n) * 8);
+    RunResult r = RunFixed(n, true, [&](int t, bool sample) ABSL_NO_THREAD_SAFETY_ANALYSIS -> int64_t {
+      GroupWriter<F> w;
+      const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+      F::Lock(gc->mu);
+      gc->queue.push_back(&w);
+      while (!w.done && gc->queue.front() != &w) F::Wait(w.cv, gc->mu);
+      if (!w.done) {
+        const size_t group = std::min<size_t>(gc->queue.size(), kGroupMax);
+        F::Unlock(gc->mu);
+        uint64_t& mine = log[static_cast<size_t>(t) * 8];
+        mine = Lcg(mine + group, kLogSteps);  // the log append, mutex released
+        F::Lock(gc->mu);
+        gc->committed += group;
+        for (size_t i = 0; i < group; ++i) {
+          GroupWriter<F>* x = gc->queue.front();
+          gc->queue.pop_front();
+          if (x != &w) {
+            x->done = true;
+            F::Notify(x->cv);
+          }
+        }
+        if (!gc->queue.empty()) F::Notify(gc->queue.front()->cv);
+      }
+      F::Unlock(gc->mu);
+      return sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+    });
+    CheckCount(gc->committed, r.ops, "group commit");
+    benchmark::DoNotOptimize(log.data());
+    Report(state, r, false);
+  }
+}
+
+// readmostly: a read pins the current version under the mutex (a reference
+// count), looks up outside it (kLookupSteps), and unpins under it again; one
+// operation in kWriteEvery is a write that holds the mutex longer
+// (kInstallSteps: installing a new version). The figure is operations per
+// second.
+constexpr int kLookupSteps = 60;
+constexpr int kInstallSteps = 40;
+constexpr int kWriteEvery = 16;
+
+template <class L>
+struct alignas(64) Versioned {
+  L mu;
+  uint64_t version = 1;  // guarded by mu
+  int64_t refs = 0;      // guarded by mu
+  uint64_t writes = 0;   // guarded by mu
+};
+
+template <class L>
+void BM_ReadMostly(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    auto db = std::make_unique<Versioned<L>>();
+    std::vector<uint64_t> local(static_cast<size_t>(n) * 8);
+    std::vector<uint64_t> writes(static_cast<size_t>(n) * 8);
+    RunResult r = RunFixed(n, true, [&](int t, bool sample) -> int64_t {
+      uint64_t& mine = local[static_cast<size_t>(t) * 8];
+      mine = Lcg(mine + 1, 1);
+      if ((mine >> 40) % kWriteEvery == 0) {
+        const int64_t w = TimedLock(db->mu, sample);
+        db->version = Lcg(db->version, kInstallSteps);
+        ++db->writes;
+        Unlock(db->mu);
+        ++writes[static_cast<size_t>(t) * 8];
+        return w;
+      }
+      const int64_t w = TimedLock(db->mu, sample);
+      const uint64_t v = db->version;
+      ++db->refs;
+      Unlock(db->mu);
+      mine = Lcg(mine ^ v, kLookupSteps);
+      TimedLock(db->mu, false);
+      --db->refs;
+      Unlock(db->mu);
+      return w;
+    });
+    uint64_t total_writes = 0;
+    for (int t = 0; t < n; ++t) total_writes += writes[static_cast<size_t>(t) * 8];
+    CheckCount(db->writes, total_writes, "read-mostly");
+    if (db->refs != 0) {
+      std::fprintf(stderr, "read-mostly: %lld references left\n", static_cast<long long>(db->refs));
+      std::abort();
+    }
+    Report(state, r, false);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Registration.
 
 struct LockEntry {
@@ -652,18 +848,37 @@ struct LockEntry {
   void (*striped)(benchmark::State&);
   void (*condvar)(benchmark::State&) = nullptr;    // the lock's library has a condvar
   void (*semaphore)(benchmark::State&) = nullptr;  // ... and a semaphore
+  void (*readmostly)(benchmark::State&) = nullptr;
+  void (*groupcommit)(benchmark::State&) = nullptr;  // with a condition variable
 };
 
+// `kv`: runs the key-value store workloads (readmostly, groupcommit); the
+// locks that spin without bound or hand off in FIFO order are left out there
+// (they collapse once threads outnumber CPUs; the short workload shows it).
 template <class L>
-LockEntry Entry(const char* key, const char* display, bool contended = true) {
-  return {key,
+LockEntry Entry(const char* key, const char* display, bool contended = true, bool kv = true) {
+  LockEntry e{key,
           display,
           sizeof(L),
           contended,
           &BM_Pair<L>,
           &BM_Contended<L, 10, 20>,
           &BM_Contended<L, 200, 20>,
-          &BM_Striped<L>};
+          &BM_Striped<L>,
+          nullptr,
+          nullptr,
+          &BM_ReadMostly<L>,
+          &BM_GroupCommit<CvAnyFamily<L>>};
+  if (!kv) e.readmostly = e.groupcommit = nullptr;
+  return e;
+}
+
+// A lock that runs only the group commit, with another condition variable.
+template <class F>
+LockEntry GroupCommitEntry(const char* key, const char* display) {
+  LockEntry e{key, display, sizeof(typename F::Mutex), true, nullptr, nullptr, nullptr, nullptr};
+  e.groupcommit = &BM_GroupCommit<F>;
+  return e;
 }
 
 using RinglockMutex = ringlock::Mutex;
@@ -673,6 +888,7 @@ template <class L, class F>
 LockEntry FamilyEntry(const char* key, const char* display) {
   LockEntry e = Entry<L>(key, display);
   e.condvar = &BM_CondVarQueue<F>;
+  e.groupcommit = &BM_GroupCommit<F>;
   if constexpr (!std::is_void_v<typename F::Semaphore>) e.semaphore = &BM_SemaphoreQueue<F>;
   return e;
 }
@@ -683,15 +899,18 @@ std::vector<LockEntry> AllLocks() {
       FamilyEntry<StdMutex, StdFamily>("StdMutex", "std::mutex"),
       Entry<AdaptiveMutex>("AdaptiveMutex", "glibc adaptive mutex"),
       FamilyEntry<AbslMutex, AbslFamily>("AbslMutex", "absl::Mutex"),
-      Entry<SpinLock>("SpinLock", "pthread spinlock"),
+      Entry<SpinLock>("SpinLock", "pthread spinlock", true, /*kv=*/false),
 #ifdef RINGLOCK_BENCH_HAVE_TBB
-      Entry<TbbMutex>("TbbMutex", "tbb::mutex"),
-      Entry<TbbQueuingMutex>("TbbQueuingMutex", "tbb::queuing_mutex"),
+      Entry<TbbMutex>("TbbMutex", "tbb::mutex", true, /*kv=*/false),
+      Entry<TbbQueuingMutex>("TbbQueuingMutex", "tbb::queuing_mutex", true, /*kv=*/false),
 #endif
 #ifdef RINGLOCK_BENCH_HAVE_CK
-      Entry<CkMcsLock>("CkMcs", "ck MCS lock"),
+      Entry<CkMcsLock>("CkMcs", "ck MCS lock", true, /*kv=*/false),
 #endif
       Entry<DrepperMutex>("DrepperMutex", "textbook futex mutex"),
+      Entry<DrepperSpinMutex>("DrepperSpinMutex", "textbook spinning futex mutex"),
+      GroupCommitEntry<CvAnyFamily<RinglockMutex>>("RinglockMutexCvAny",
+                                                   "ringlock::Mutex + condition_variable_any"),
       Entry<FloorLock>("Floor", "floor: CAS + decrement", /*contended=*/false),
   };
   return v;
@@ -754,7 +973,8 @@ void ParseFlags(int* argc, char** argv) {
   argv[out] = nullptr;
 }
 
-constexpr const char* kWorkloads = "pair,short,long,striped,condvar,semaphore";
+constexpr const char* kWorkloads =
+    "pair,short,long,striped,condvar,semaphore,readmostly,groupcommit";
 
 // Registers every selected (workload, threads, lock). All locks of one
 // (workload, threads) cell run back to back, so their ratios come from one
@@ -774,7 +994,8 @@ void Register() {
   for (const auto& w : g_options.workloads) {
     const bool pair = w == "pair";
     const bool queue = w == "condvar" || w == "semaphore";
-    if (!pair && !queue && w != "short" && w != "long" && w != "striped") {
+    if (!pair && !queue && w != "short" && w != "long" && w != "striped" && w != "readmostly" &&
+        w != "groupcommit") {
       std::fprintf(stderr, "mutex_bench: unknown workload '%s' (%s)\n", w.c_str(), kWorkloads);
       std::exit(2);
     }
@@ -788,6 +1009,8 @@ void Register() {
                   : w == "long"     ? e.longcs
                   : w == "striped"  ? e.striped
                   : w == "condvar"  ? e.condvar
+                  : w == "readmostly" ? e.readmostly
+                  : w == "groupcommit" ? e.groupcommit
                                     : e.semaphore;
         if (fn == nullptr) continue;
         std::string name = w + "/" + e.key + "/threads:" + std::to_string(t);
@@ -831,10 +1054,15 @@ int main(int argc, char** argv) {
   ParseFlags(&argc, argv);
   if (g_options.list) {
     for (const auto& e : AllLocks()) {
-      std::string w = "pair";
-      if (e.contended) w += ",short,long,striped";
-      if (e.condvar != nullptr) w += ",condvar";
-      if (e.semaphore != nullptr) w += ",semaphore";
+      std::string w;
+      for (const auto& [name, fn] : {std::pair{"pair", e.pair}, {"short", e.shortcs},
+                                     {"long", e.longcs}, {"striped", e.striped},
+                                     {"condvar", e.condvar}, {"semaphore", e.semaphore},
+                                     {"readmostly", e.readmostly},
+                                     {"groupcommit", e.groupcommit}}) {
+        if (fn == nullptr || (!e.contended && std::string(name) != "pair")) continue;
+        w += (w.empty() ? "" : ",") + std::string(name);
+      }
       std::printf("lock %s\t%s\t%zu\t%s\n", e.key, e.display, e.size, w.c_str());
     }
     for (const auto& [what, pkg] : MissingPeers()) {

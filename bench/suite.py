@@ -53,6 +53,15 @@ MUTEX_WORKLOADS = [
      "the same ring bounded by two counting semaphores (ringlock::Semaphore with "
      "ringlock::Mutex, std::counting_semaphore with std::mutex): M items/s consumed "
      "(higher is better)"),
+    ("readmostly", "Key-value store reads (read-mostly)",
+     "n threads; a read pins the current version under the lock (a reference count), looks "
+     "up for 60 LCG steps outside it and unpins under it; one operation in 16 is a write "
+     "holding the lock for 40 steps: Mops/s (higher is better)"),
+    ("groupcommit", "Key-value store writes (group commit)",
+     "n writers queue under the mutex, each waiting on its own condition variable; the "
+     "front writer commits up to 8 queued writers: it appends to the log for 200 LCG steps "
+     "with the mutex released, re-takes it and signals each follower and the next front "
+     "(LevelDB's write path): M writes/s committed (higher is better)"),
 ]
 # Workloads of the io_uring benchmarks, run through the same runner.
 URING_WORKLOADS = [
@@ -69,7 +78,14 @@ FAMILY_NAMES = {
                 "AbslMutex": "absl::Mutex + CondVar"},
     "semaphore": {"RinglockMutex": "ringlock::Semaphore + Mutex",
                   "StdMutex": "std::counting_semaphore + mutex"},
+    # Every other lock runs it with std::condition_variable_any (see name()).
+    "groupcommit": {"RinglockMutex": "ringlock::Mutex + CondVar",
+                    "StdMutex": "std::mutex + condition_variable",
+                    "AbslMutex": "absl::Mutex + CondVar",
+                    "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any"},
 }
+# Workloads whose figure is items through a bounded queue.
+QUEUES = ("condvar", "semaphore")
 BASELINE = "StdMutex"
 SUBJECT = "RinglockMutex"
 FAIRNESS_THREADS = 8  # fairness and wait tables at this thread count (or the nearest)
@@ -242,7 +258,8 @@ def load_mutex(paths):
             row = {"repetition": rep, "workload": parts[0], "lock": parts[1],
                    "threads": int(parts[2].split(":")[1]), "seconds": b["real_time"] / 1e3}
             for k in ("mops", "ns_per_op", "wall_ns_per_op", "cpu_ns_per_op", "share_cv", "worst_share",
-                      "wait_p50_ns", "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples"):
+                      "wait_p50_ns", "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples",
+                      "vcsw_per_kop", "ivcsw_per_kop"):
                 if k in b:
                     row[k] = b[k]
             row["acquisitions"] = int(b.get("items_per_second", 0) * b["real_time"] / 1e3 + 0.5)
@@ -312,7 +329,11 @@ def mutex_report(med, locks, threads_list, workloads):
             continue
 
         def name(k, w=w):
-            return FAMILY_NAMES.get(w, {}).get(k) or (locks[k][0] if k in locks else k)
+            n = FAMILY_NAMES.get(w, {}).get(k)
+            if n:
+                return n
+            n = locks[k][0] if k in locks else k
+            return n + " + condition_variable_any" if w == "groupcommit" else n
 
         L.append(f"### {title}")
         L.append("")
@@ -362,14 +383,16 @@ def mutex_report(med, locks, threads_list, workloads):
         ft = min((t for t in ts if t >= 2), key=lambda t: abs(t - FAIRNESS_THREADS), default=None)
         if ft is None:
             continue
-        op = ("a push or pop, waits included" if w in FAMILY_NAMES else "time inside lock()")
+        op = ("a push or pop, waits included" if w in QUEUES else
+              "a commit, waits included" if w == "groupcommit" else "time inside lock()")
         L.append(f"Fairness, acquisition wait and CPU cost at {ft} threads (medians): worst thread = "
                  f"its operations over a fair share (1 = fair); share CV = stddev of the "
                  f"threads' counts over their mean; wait = {op}, one operation "
-                 f"in 64 sampled; CPU = all threads' CPU time per operation.")
+                 f"in 64 sampled; CPU = all threads' CPU time per operation; cs = the "
+                 f"process's voluntary context switches per 1000 operations.")
         L.append("")
-        L.append("| lock | worst thread | share CV | wait p50 µs | p99 µs | p99.9 µs | max µs | CPU ns/acq |")
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("| lock | worst thread | share CV | wait p50 µs | p99 µs | p99.9 µs | max µs | CPU ns/acq | cs/kop |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for k in order:
             m = med.get((w, k, ft))
             if m is None:
@@ -377,7 +400,7 @@ def mutex_report(med, locks, threads_list, workloads):
             L.append(f"| {name(k)} | {fmt(m.get('worst_share'), 2)} | {fmt(m.get('share_cv'), 2)} | "
                      f"{fmt_us(m.get('wait_p50_ns'))} | {fmt_us(m.get('wait_p99_ns'))} | "
                      f"{fmt_us(m.get('wait_p999_ns'))} | {fmt_us(m.get('wait_max_ns'))} | "
-                     f"{fmt(m.get('cpu_ns_per_op'))} |")
+                     f"{fmt(m.get('cpu_ns_per_op'))} | {fmt(m.get('vcsw_per_kop'))} |")
         L.append("")
         L.append("Reading: " + fairness_reading(med, w, order, ft, name))
         L.append("")
@@ -622,11 +645,11 @@ def plots(outdir, med, locks, threads_list, workloads):
                     continue
                 ax.plot(xs, [med[(w, k, t)]["figure"] for t in xs], label=name(k), **styles[k])
             ax.set_xscale("log", base=2)
-            xt = [t for t in threads_list if t >= 2 or w not in FAMILY_NAMES]
+            xt = [t for t in threads_list if t >= 2 or w not in QUEUES]
             ax.set_xticks(xt)
             ax.set_xticklabels([str(t) for t in xt])
             ax.set_xlabel("threads")
-            ax.set_ylabel("M items/s consumed" if w in FAMILY_NAMES else "Mops/s (all threads)")
+            ax.set_ylabel("M items/s consumed" if w in QUEUES else "Mops/s (all threads)")
             ax.set_ylim(bottom=0)
             ax.set_title(titles[w] + (" (line: the library's\nown mutex with it)" if w in FAMILY_NAMES else ""))
             ax.grid(alpha=0.3)
@@ -655,7 +678,7 @@ def plots(outdir, med, locks, threads_list, workloads):
             ax.set_xticks(ts)
             ax.set_xticklabels([str(t) for t in ts])
             ax.set_xlabel("threads")
-            ax.set_ylabel("p99.9 push/pop time (µs, log)" if w in FAMILY_NAMES
+            ax.set_ylabel("p99.9 push/pop time (µs, log)" if w in QUEUES
                           else "p99.9 wait in lock() (µs, log)")
             ax.set_title({w2: t for w2, t, _ in MUTEX_WORKLOADS}[w])
             ax.grid(alpha=0.3, which="both")
@@ -685,7 +708,7 @@ def plots(outdir, med, locks, threads_list, workloads):
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ks))])
             ax.set_xticklabels([name(k) for k in ks], rotation=45, ha="right", fontsize=8)
             ax.set_yscale("log")
-            ax.set_ylabel("push/pop time (µs, log)" if w in FAMILY_NAMES else "wait in lock() (µs, log)")
+            ax.set_ylabel("push/pop time (µs, log)" if w in QUEUES else "wait in lock() (µs, log)")
             ax.set_title(f"{ {w2: t for w2, t, _ in MUTEX_WORKLOADS}[w]}, {ft} threads")
             ax.grid(alpha=0.3, axis="y", which="both")
         handles, labels = axes[0].get_legend_handles_labels()
@@ -730,7 +753,7 @@ def parse_args(argv):
         if "--repetitions" not in argv and "-r" not in argv:
             args.repetitions = 2
         if "--workloads" not in argv:
-            args.workloads = "pair,short,long,striped,condvar,semaphore"
+            args.workloads = "pair,short,long,striped,condvar,semaphore,readmostly,groupcommit"
     args.workloads = [w for w in args.workloads.split(",") if w]
     bad = [w for w in args.workloads if w not in ALL_WORKLOADS]
     if bad:
@@ -792,7 +815,7 @@ def main(argv):
     # How many runs, for the progress line.
     per_rep = 0
     for w in args.mutex_workloads:
-        ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in ("condvar", "semaphore")]
+        ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in QUEUES]
         per_rep += len(ts) * len([k for k, v in locks.items() if w in v[2]])
     progress = Progress(per_rep * args.repetitions, args.duration + 0.03, len(args.uring_workloads),
                         sum(URING_SECONDS.get(b, 5) * uring_reps(args) for _, b in args.uring_workloads))
@@ -837,7 +860,8 @@ def finish(outdir, m, locks, threads, workloads, paths, no_plots):
     utext, urows = uring_report(outdir, workloads)
     fields = ["repetition", "workload", "lock", "threads", "seconds", "acquisitions", "mops",
               "ns_per_op", "wall_ns_per_op", "cpu_ns_per_op", "share_cv", "worst_share", "wait_p50_ns",
-              "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples", "minority_share"]
+              "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples", "vcsw_per_kop",
+              "ivcsw_per_kop", "minority_share"]
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         wr.writeheader()
