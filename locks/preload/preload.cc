@@ -136,11 +136,13 @@ void ThreadExit(void*) {
   g_registry_mu.unlock();
 }
 
-void RegistryInit() {
-  pthread_key_create(&g_exit_key, &ThreadExit);
-  pthread_atfork([] { g_registry_mu.lock(); }, [] { g_registry_mu.unlock(); },
-                 [] { g_registry_mu.unlock(); });
-}
+// In a child of fork(), until it creates a thread, the waiters a mutex word
+// counts are the parent's other threads, which do not exist here. A
+// starving one would keep the lock from everyone forever (the word reserves
+// it for starving waiters), so the child's lock calls drop them first.
+std::atomic<bool> g_forked_child_alone{false};
+
+void RegistryInit() { pthread_key_create(&g_exit_key, &ThreadExit); }
 
 __attribute__((noinline)) void Register() {
   pthread_once(&g_registry_once, &RegistryInit);
@@ -173,8 +175,13 @@ void PrintStatsAtExit() {
                (unsigned long long)all.cond_notify_glibc);
 }
 
-// RINGLOCK_PRELOAD_STATS=1 prints the counts to stderr at exit.
 __attribute__((constructor)) void PreloadInit() {
+  pthread_atfork([] { g_registry_mu.lock(); }, [] { g_registry_mu.unlock(); },
+                 [] {
+                   g_registry_mu.unlock();
+                   g_forked_child_alone.store(true, std::memory_order_relaxed);
+                 });
+  // RINGLOCK_PRELOAD_STATS=1 prints the counts to stderr at exit.
   const char* e = std::getenv("RINGLOCK_PRELOAD_STATS");
   if (e != nullptr && e[0] != '\0' && std::strcmp(e, "0") != 0) std::atexit(&PrintStatsAtExit);
 }
@@ -220,6 +227,16 @@ bool Ours(const pthread_mutex_t* m) {
 
 Mutex& Rl(pthread_mutex_t* m) { return *reinterpret_cast<Mutex*>(&m->__data.__lock); }
 
+// See g_forked_child_alone: only this thread touches the word, so a plain
+// store that keeps just the locked bit is safe.
+void DropGhostWaiters(pthread_mutex_t* m) {
+  if (__builtin_expect(g_forked_child_alone.load(std::memory_order_relaxed), 0)) {
+    rli::FutexWord& w = rli::WordAccess::Of(Rl(m));
+    const uint32_t v = w.load(std::memory_order_relaxed);
+    if (v & ~Mutex::kLocked) w.store(v & Mutex::kLocked, std::memory_order_relaxed);
+  }
+}
+
 int SelfTid() {
   if (__builtin_expect(t_tid == 0, 0)) t_tid = static_cast<int>(gettid());
   return t_tid;
@@ -234,11 +251,13 @@ void SetOwner(pthread_mutex_t* m) {
 void RlLock(pthread_mutex_t* m) {
   RINGLOCK_MISUSE_IF(Owner(m) == SelfTid(), kMutexName,
                      "pthread_mutex_lock by the thread that holds it (a normal mutex deadlocks)");
+  DropGhostWaiters(m);
   Rl(m).lock();
   SetOwner(m);
 }
 
 int RlTimedLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
+  DropGhostWaiters(m);
   if (Rl(m).try_lock()) {
     SetOwner(m);
     return 0;
@@ -308,6 +327,7 @@ struct HeldMutex {
   pthread_mutex_t* m;
   void unlock() { RlUnlock(m); }
   void lock() {
+    DropGhostWaiters(m);
     Rl(m).lock();
     SetOwner(m);
   }
@@ -353,6 +373,12 @@ void ringlock_preload_get_stats(ringlock_preload_stats* all, ringlock_preload_st
   *all = sum;
 }
 
+// Only to note that a forked child is no longer alone (DropGhostWaiters).
+int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
+  g_forked_child_alone.store(false, std::memory_order_relaxed);
+  return RINGLOCK_REAL(pthread_create, "GLIBC_2.34")(t, attr, fn, arg);
+}
+
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) {
   // glibc writes the kind and zeroes the rest: a zero word is a free Mutex.
   return RINGLOCK_REAL(pthread_mutex_init, nullptr)(m, attr);
@@ -383,6 +409,7 @@ int pthread_mutex_lock(pthread_mutex_t* m) {
 int pthread_mutex_trylock(pthread_mutex_t* m) {
   if (Ours(m)) {
     Count(&ringlock_preload_stats::mutex_ringlock);
+    DropGhostWaiters(m);
     if (!Rl(m).try_lock()) return EBUSY;
     SetOwner(m);
     return 0;
