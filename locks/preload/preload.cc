@@ -59,9 +59,10 @@ constexpr const char* kCondName = "pthread_cond_t (ringlock preload)";
 
 // ---- glibc's own functions, for the objects left to it ----
 
-void* Next(const char* name, const char* version) {
-  void* p = version != nullptr ? dlvsym(RTLD_NEXT, name, version) : nullptr;
-  if (p == nullptr) p = dlsym(RTLD_NEXT, name);
+// dlsym, not dlvsym: the default version (the current pthread_cond_*), and
+// a sanitizer runtime's unversioned interceptor when one comes next.
+void* Next(const char* name) {
+  void* p = dlsym(RTLD_NEXT, name);
   if (p == nullptr) {
     std::fprintf(stderr, "ringlock preload: %s not found in the C library\n", name);
     std::abort();
@@ -71,19 +72,16 @@ void* Next(const char* name, const char* version) {
 
 // Resolved at first use (another library's constructor may lock before ours
 // runs). A racing first use resolves twice, to the same address.
-#define RINGLOCK_REAL(name, version)                                                      \
+#define RINGLOCK_REAL(name)                                                      \
   ([]() {                                                                                 \
     static std::atomic<void*> fn{nullptr};                                                \
     void* p = fn.load(std::memory_order_acquire);                                         \
     if (p == nullptr) {                                                                   \
-      p = Next(#name, version);                                                           \
+      p = Next(#name);                                                                    \
       fn.store(p, std::memory_order_release);                                             \
     }                                                                                     \
     return reinterpret_cast<decltype(&::name)>(p);                                        \
   }())
-
-// The condvar functions have an old (GLIBC_2.2.5) and the current version.
-constexpr const char* kCondVersion = "GLIBC_2.3.2";
 
 // ---- counters: one block per thread, summed on request ----
 
@@ -376,12 +374,12 @@ void ringlock_preload_get_stats(ringlock_preload_stats* all, ringlock_preload_st
 // Only to note that a forked child is no longer alone (DropGhostWaiters).
 int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   g_forked_child_alone.store(false, std::memory_order_relaxed);
-  return RINGLOCK_REAL(pthread_create, "GLIBC_2.34")(t, attr, fn, arg);
+  return RINGLOCK_REAL(pthread_create)(t, attr, fn, arg);
 }
 
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) {
   // glibc writes the kind and zeroes the rest: a zero word is a free Mutex.
-  return RINGLOCK_REAL(pthread_mutex_init, nullptr)(m, attr);
+  return RINGLOCK_REAL(pthread_mutex_init)(m, attr);
 }
 
 int pthread_mutex_destroy(pthread_mutex_t* m) {
@@ -393,7 +391,7 @@ int pthread_mutex_destroy(pthread_mutex_t* m) {
     rli::TsanMutexDestroyed(&Rl(m));
   }
   // glibc marks it destroyed (kind -1): later use goes to glibc, which says EINVAL.
-  return RINGLOCK_REAL(pthread_mutex_destroy, nullptr)(m);
+  return RINGLOCK_REAL(pthread_mutex_destroy)(m);
 }
 
 int pthread_mutex_lock(pthread_mutex_t* m) {
@@ -403,7 +401,7 @@ int pthread_mutex_lock(pthread_mutex_t* m) {
     return 0;
   }
   Count(&ringlock_preload_stats::mutex_glibc);
-  return RINGLOCK_REAL(pthread_mutex_lock, nullptr)(m);
+  return RINGLOCK_REAL(pthread_mutex_lock)(m);
 }
 
 int pthread_mutex_trylock(pthread_mutex_t* m) {
@@ -415,7 +413,7 @@ int pthread_mutex_trylock(pthread_mutex_t* m) {
     return 0;
   }
   Count(&ringlock_preload_stats::mutex_glibc);
-  return RINGLOCK_REAL(pthread_mutex_trylock, nullptr)(m);
+  return RINGLOCK_REAL(pthread_mutex_trylock)(m);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abstime) {
@@ -424,7 +422,7 @@ int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abstime) 
     return RlTimedLock(m, CLOCK_REALTIME, abstime);
   }
   Count(&ringlock_preload_stats::mutex_glibc);
-  return RINGLOCK_REAL(pthread_mutex_timedlock, nullptr)(m, abstime);
+  return RINGLOCK_REAL(pthread_mutex_timedlock)(m, abstime);
 }
 
 int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime) {
@@ -434,17 +432,17 @@ int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct ti
     return RlTimedLock(m, clock, abstime);
   }
   Count(&ringlock_preload_stats::mutex_glibc);
-  return RINGLOCK_REAL(pthread_mutex_clocklock, nullptr)(m, clock, abstime);
+  return RINGLOCK_REAL(pthread_mutex_clocklock)(m, clock, abstime);
 }
 
 int pthread_mutex_unlock(pthread_mutex_t* m) {
   if (Ours(m)) return RlUnlock(m);
-  return RINGLOCK_REAL(pthread_mutex_unlock, nullptr)(m);
+  return RINGLOCK_REAL(pthread_mutex_unlock)(m);
 }
 
 int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) {
   // glibc zeroes it (undecided) and keeps the clock and pshared bits.
-  return RINGLOCK_REAL(pthread_cond_init, kCondVersion)(c, attr);
+  return RINGLOCK_REAL(pthread_cond_init)(c, attr);
 }
 
 int pthread_cond_destroy(pthread_cond_t* c) {
@@ -459,7 +457,7 @@ int pthread_cond_destroy(pthread_cond_t* c) {
     }
     return 0;
   }
-  return RINGLOCK_REAL(pthread_cond_destroy, kCondVersion)(c);
+  return RINGLOCK_REAL(pthread_cond_destroy)(c);
 }
 
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
@@ -469,7 +467,7 @@ int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
       return RlCondWait(c, m, CLOCK_REALTIME, nullptr);
     case CondMode::kGlibc:
       Count(&ringlock_preload_stats::cond_wait_glibc);
-      return RINGLOCK_REAL(pthread_cond_wait, kCondVersion)(c, m);
+      return RINGLOCK_REAL(pthread_cond_wait)(c, m);
     case CondMode::kMixed:
       break;
   }
@@ -484,7 +482,7 @@ int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct t
       return RlCondWait(c, m, (CondFlags(c) & 2) ? CLOCK_MONOTONIC : CLOCK_REALTIME, abstime);
     case CondMode::kGlibc:
       Count(&ringlock_preload_stats::cond_wait_glibc);
-      return RINGLOCK_REAL(pthread_cond_timedwait, kCondVersion)(c, m, abstime);
+      return RINGLOCK_REAL(pthread_cond_timedwait)(c, m, abstime);
     case CondMode::kMixed:
       break;
   }
@@ -501,7 +499,7 @@ int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t cloc
       return RlCondWait(c, m, clock, abstime);
     case CondMode::kGlibc:
       Count(&ringlock_preload_stats::cond_wait_glibc);
-      return RINGLOCK_REAL(pthread_cond_clockwait, nullptr)(c, m, clock, abstime);
+      return RINGLOCK_REAL(pthread_cond_clockwait)(c, m, clock, abstime);
     case CondMode::kMixed:
       break;
   }
@@ -515,7 +513,7 @@ int pthread_cond_signal(pthread_cond_t* c) {
     return 0;
   }
   Count(&ringlock_preload_stats::cond_notify_glibc);
-  return RINGLOCK_REAL(pthread_cond_signal, kCondVersion)(c);
+  return RINGLOCK_REAL(pthread_cond_signal)(c);
 }
 
 int pthread_cond_broadcast(pthread_cond_t* c) {
@@ -525,7 +523,7 @@ int pthread_cond_broadcast(pthread_cond_t* c) {
     return 0;
   }
   Count(&ringlock_preload_stats::cond_notify_glibc);
-  return RINGLOCK_REAL(pthread_cond_broadcast, kCondVersion)(c);
+  return RINGLOCK_REAL(pthread_cond_broadcast)(c);
 }
 
 }  // extern "C"
