@@ -287,8 +287,9 @@ int RlUnlock(pthread_mutex_t* m) {
 // The mark in __wseq's high half: top bit set (see the top of the file).
 constexpr uint32_t kCondMark = 0xc1e9b00cu;
 
-uint64_t* Wseq(pthread_cond_t* c) { return reinterpret_cast<uint64_t*>(&c->__data.__wseq); }
-CondVar& Rlc(pthread_cond_t* c) { return *reinterpret_cast<CondVar*>(&c->__data.__wseq); }
+unsigned long long* Wseq(pthread_cond_t* c) { return &c->__data.__wseq.__value64; }
+// __wseq's low half (offset 0).
+CondVar& Rlc(pthread_cond_t* c) { return *reinterpret_cast<CondVar*>(c); }
 bool CondIsOurs(pthread_cond_t* c) {
   return (__atomic_load_n(Wseq(c), __ATOMIC_ACQUIRE) >> 32) == kCondMark;
 }
@@ -304,8 +305,8 @@ CondMode ModeForWait(pthread_cond_t* c, pthread_mutex_t* m) {
   if (CondIsOurs(c)) return mutex_ours ? CondMode::kRinglock : CondMode::kMixed;
   if (!mutex_ours) return CondMode::kGlibc;
   if (CondFlags(c) & 1) return CondMode::kMixed;
-  uint64_t expected = 0;
-  if (__atomic_compare_exchange_n(Wseq(c), &expected, uint64_t{kCondMark} << 32, false,
+  unsigned long long expected = 0;
+  if (__atomic_compare_exchange_n(Wseq(c), &expected, static_cast<unsigned long long>(kCondMark) << 32, false,
                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     return CondMode::kRinglock;
   }
