@@ -12,9 +12,10 @@ min-max and writes every run's output, results.json, summary.txt and the
 machine record to the output directory it names (default
 bench/preload/results/<date>-<time>/ in the workspace; not in git).
 
-A preloaded run fails unless the library's counters line shows it took over
-at least one lock call (RINGLOCK_PRELOAD_STATS=1 prints it at exit), so a
-comparison can never silently be stock against stock. --env-lib NAME passes
+A preloaded run fails unless the library's counters show it took over at
+least one lock call (RINGLOCK_PRELOAD_STATS=FILE: every preloaded process
+appends its counts at exit), so a comparison can never silently be stock
+against stock. --env-lib NAME passes
 the library's path in $NAME instead of LD_PRELOAD, for a script that
 preloads only the process it measures (bench/preload/memcached.sh).
 """
@@ -148,19 +149,24 @@ def main():
         for mode in order:
             env = dict(os.environ)
             env.pop("LD_PRELOAD", None)
+            prefix = os.path.join(out, "round%d-%s" % (r, mode))
             if mode == "preload":
-                env["RINGLOCK_PRELOAD_STATS"] = "1"
+                # Each preloaded process appends its counts at exit.
+                env["RINGLOCK_PRELOAD_STATS"] = prefix + ".stats"
                 if a.env_lib:
                     env[a.env_lib] = lib
                 else:
                     env["LD_PRELOAD"] = lib
-            res, text = run_once(cmd, env, os.path.join(out, "round%d-%s" % (r, mode)), a.timeout)
+            res, text = run_once(cmd, env, prefix, a.timeout)
             res.update(round=r, mode=mode)
             for name, rx in metrics:
                 found = rx.findall(text)
                 if found:
                     res[name] = float(found[-1])
-            stats = STATS_RE.findall(text)
+            stats = []
+            if os.path.exists(prefix + ".stats"):
+                with open(prefix + ".stats") as f:
+                    stats = STATS_RE.findall(f.read())
             if stats:
                 totals = [sum(int(s[i]) for s in stats) for i in range(6)]
                 res["preload_stats"] = dict(zip(

@@ -161,16 +161,22 @@ inline void Count(uint64_t ringlock_preload_stats::*field) {
   __atomic_store_n(&(c.s.*field), c.s.*field + 1, __ATOMIC_RELAXED);
 }
 
+const char* g_stats_path = nullptr;  // RINGLOCK_PRELOAD_STATS=/path
+
 void PrintStatsAtExit() {
   ringlock_preload_stats all{};
   ringlock_preload_get_stats(&all, nullptr);
-  std::fprintf(stderr,
+  // A file is appended to: some programs (xz) close stderr before exit.
+  FILE* f = g_stats_path != nullptr ? std::fopen(g_stats_path, "a") : stderr;
+  if (f == nullptr) return;
+  std::fprintf(f,
                "ringlock preload: mutex locks %llu ringlock, %llu glibc; cond waits %llu "
                "ringlock, %llu glibc; cond notifies %llu ringlock, %llu glibc\n",
                (unsigned long long)all.mutex_ringlock, (unsigned long long)all.mutex_glibc,
                (unsigned long long)all.cond_wait_ringlock, (unsigned long long)all.cond_wait_glibc,
                (unsigned long long)all.cond_notify_ringlock,
                (unsigned long long)all.cond_notify_glibc);
+  if (f != stderr) std::fclose(f);
 }
 
 __attribute__((constructor)) void PreloadInit() {
@@ -179,9 +185,13 @@ __attribute__((constructor)) void PreloadInit() {
                    g_registry_mu.unlock();
                    g_forked_child_alone.store(true, std::memory_order_relaxed);
                  });
-  // RINGLOCK_PRELOAD_STATS=1 prints the counts to stderr at exit.
+  // RINGLOCK_PRELOAD_STATS=1 prints the counts to stderr at exit;
+  // RINGLOCK_PRELOAD_STATS=/path appends them to that file.
   const char* e = std::getenv("RINGLOCK_PRELOAD_STATS");
-  if (e != nullptr && e[0] != '\0' && std::strcmp(e, "0") != 0) std::atexit(&PrintStatsAtExit);
+  if (e != nullptr && e[0] != '\0' && std::strcmp(e, "0") != 0) {
+    if (e[0] == '/') g_stats_path = e;
+    std::atexit(&PrintStatsAtExit);
+  }
 }
 
 // ---- time ----
