@@ -104,6 +104,8 @@ def fmt(vals, unit):
     med = statistics.median(vals)
     if unit == "s":
         return "%.3f (%.3f-%.3f)" % (med, min(vals), max(vals))
+    if max(abs(v) for v in vals) < 100:
+        return "%.2f (%.2f-%.2f)" % (med, min(vals), max(vals))
     return "%.0f (%.0f-%.0f)" % (med, min(vals), max(vals))
 
 
