@@ -245,11 +245,11 @@ void DropGhostWaiters(pthread_mutex_t* m) {
   }
 }
 
-int SelfTid() {
+[[maybe_unused]] int SelfTid() {
   if (__builtin_expect(t_tid == 0, 0)) t_tid = static_cast<int>(gettid());
   return t_tid;
 }
-int Owner(const pthread_mutex_t* m) { return __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED); }
+[[maybe_unused]] int Owner(const pthread_mutex_t* m) { return __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED); }
 // Debug builds: the holder's thread id (cached per thread: the forking
 // thread keeps its identity in a child, so a mutex it held unlocks there).
 void SetOwner(pthread_mutex_t* m) {
