@@ -237,7 +237,7 @@ Mutex& Rl(pthread_mutex_t* m) { return *reinterpret_cast<Mutex*>(&m->__data.__lo
 
 // See g_forked_child_alone: only this thread touches the word, so a plain
 // store that keeps just the locked bit is safe.
-void DropGhostWaiters(pthread_mutex_t* m) {
+__attribute__((always_inline)) inline void DropGhostWaiters(pthread_mutex_t* m) {
   if (__builtin_expect(g_forked_child_alone.load(std::memory_order_relaxed), 0)) {
     rli::FutexWord& w = rli::WordAccess::Of(Rl(m));
     const uint32_t v = w.load(std::memory_order_relaxed);
