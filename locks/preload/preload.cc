@@ -182,6 +182,8 @@ void PrintStatsAtExit() {
 __attribute__((constructor)) void PreloadInit() {
   pthread_atfork([] { g_registry_mu.lock(); }, [] { g_registry_mu.unlock(); },
                  [] {
+                   // Alone in the child: drop the parent's waiters, then unlock.
+                   rli::WordAccess::Of(g_registry_mu).store(Mutex::kLocked, std::memory_order_relaxed);
                    g_registry_mu.unlock();
                    g_forked_child_alone.store(true, std::memory_order_relaxed);
                  });
