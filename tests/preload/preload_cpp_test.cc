@@ -160,6 +160,118 @@ void TimedWaits() {
   notifier.join();
 }
 
+// notify_one releases exactly one waiter per call, none lost.
+void NotifyOneWakesExactlyOne() {
+  std::mutex mu;
+  std::condition_variable cv;
+  int tickets = 0;
+  std::atomic<int> waiting{0}, done{0};
+  constexpr int kWaiters = 4;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWaiters; ++i) {
+    threads.emplace_back([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      waiting.fetch_add(1);
+      cv.wait(lock, [&] { return tickets > 0; });
+      --tickets;
+      done.fetch_add(1);
+    });
+  }
+  while (waiting.load() < kWaiters) std::this_thread::yield();
+  std::this_thread::sleep_for(milliseconds(20));  // let them sleep
+  for (int round = 1; round <= kWaiters; ++round) {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      ++tickets;
+    }
+    cv.notify_one();
+    const auto give_up = Clock::now() + std::chrono::seconds(20);
+    while (done.load() < round && Clock::now() < give_up) std::this_thread::sleep_for(milliseconds(1));
+    CHECK(done.load() == round);  // else a notify_one was lost
+    std::this_thread::sleep_for(milliseconds(10));
+    CHECK(done.load() == round);  // else one released more than one waiter
+  }
+  for (auto& t : threads) t.join();
+}
+
+// Timed and untimed lockers on one std::timed_mutex: exclusion holds.
+void MixedTimedAndUntimedLockers() {
+  std::timed_mutex mu;
+  long counter = 0;
+  std::atomic<long> acquired{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3000; ++i) {
+        if (t % 2 == 0) {
+          if (!mu.try_lock_for(std::chrono::microseconds(50 + i % 200))) continue;
+        } else {
+          mu.lock();
+        }
+        ++counter;
+        acquired.fetch_add(1, std::memory_order_relaxed);
+        mu.unlock();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(counter == acquired.load());
+  CHECK(counter >= 2 * 3000);  // the untimed lockers always get it
+}
+
+// A thread that waited past the starvation bound gets a std::mutex that
+// others re-take in a tight loop (the watchdog fails a starved run).
+void LongWaiterIsNotStarved() {
+  std::mutex mu;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> hogs;
+  for (int t = 0; t < 3; ++t) {
+    hogs.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::lock_guard<std::mutex> l(mu);
+        const auto until = Clock::now() + std::chrono::microseconds(20);
+        while (Clock::now() < until) {
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  int got = 0;
+  std::thread victim([&] {
+    for (int i = 0; i < 20; ++i) {
+      std::lock_guard<std::mutex> l(mu);
+      ++got;
+    }
+  });
+  victim.join();
+  stop = true;
+  for (auto& t : hogs) t.join();
+  CHECK(got == 20);
+}
+
+// std::scoped_lock over two std::mutex in opposite orders (lock one, try
+// the other): no deadlock, and under TSAN no lock-order report.
+void ScopedLockInOppositeOrders() {
+  std::mutex a, b;
+  long in_both = 0;
+  constexpr int kIters = 2000;
+  std::thread t1([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(a, b);
+      ++in_both;
+    }
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(b, a);
+      ++in_both;
+    }
+  });
+  t1.join();
+  t2.join();
+  CHECK(in_both == 2 * kIters);
+}
+
 void TimedMutex() {
   std::timed_mutex tm;
   std::atomic<bool> held{false}, release{false};
@@ -304,7 +416,11 @@ int main() {
   PingPong();
   NotifyAllWakesEveryWaiter();
   TimedWaits();
+  NotifyOneWakesExactlyOne();
   TimedMutex();
+  MixedTimedAndUntimedLockers();
+  LongWaiterIsNotStarved();
+  ScopedLockInOppositeOrders();
   RecursiveMutexGoesToGlibc();
   Misuse();
   printf("preload_cpp_test: all passed\n");
