@@ -374,6 +374,25 @@ void Misuse() {
     pthread_mutex_lock(&g_misused);
     pthread_mutex_lock(&g_misused);
   });
+  ExpectAbort("pthread_cond_wait with a mutex the calling thread does not hold", [] {
+    static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    timespec ts = preload_in_ms(CLOCK_REALTIME, 1);
+    pthread_cond_timedwait(&cv, &g_misused, &ts);
+  });
+  ExpectAbort("pthread_cond_t (ringlock preload): misuse: pthread_cond_destroy with waiters", [] {
+    static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    static std::atomic<bool> waiting{false};
+    std::thread([] {
+      pthread_mutex_lock(&g_misused);
+      waiting = true;
+      pthread_cond_wait(&cv, &g_misused);  // never notified
+    }).detach();
+    while (!waiting) std::this_thread::sleep_for(milliseconds(1));
+    pthread_mutex_lock(&g_misused);  // the waiter has registered once it released this
+    pthread_mutex_unlock(&g_misused);
+    std::this_thread::sleep_for(milliseconds(50));  // and is asleep (a wake must find it)
+    pthread_cond_destroy(&cv);
+  });
   ExpectAbort("pthread_cond_t (ringlock preload): misuse: one condition variable waited on", [] {
     static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
     pthread_mutexattr_t a;
