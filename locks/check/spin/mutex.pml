@@ -8,8 +8,9 @@
  * thread that times out, or a coroutine destroyed while it waits).
  *
  * Granularity: one Promela step (an atomic block) per operation on the word
- * or the futex queue, as in the C++ (every load, CAS, fetch_or/sub/and,
- * futex wait, futex wake is its own step); the purely local computation
+ * or the futex queue, as in the C++ (every fetch_or/sub/and, CAS, futex
+ * wait, futex wake is its own step; a load too, except one that only feeds
+ * the CAS loop after it: see FRESH below); the purely local computation
  * after it (thread-private in the C++) joins that step. Each locker is
  * written as a small state machine: a label per step, `goto` to the next.
  *
@@ -20,6 +21,7 @@
  *   - no lost wakeup: every locker terminates. A locker asleep with nobody
  *     left to wake it blocks forever, and SPIN reports the state as an
  *     invalid end state (the init process is then still waiting too);
+ *   - no busy-wait in OnWake (asserted where it looks again);
  *   - at the end (init): the word is 0 and nobody is asleep.
  *
  * Mutants (one -D each), the bugs tests/check/mutate.py puts back:
