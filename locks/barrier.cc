@@ -22,7 +22,11 @@ uint32_t BarrierArrive(internal::FutexWord& word, uint32_t n, bool drop, const c
   return w;
 }
 
-void BarrierAdvance(internal::FutexWord& word, FutexScope scope) {
+void BarrierComplete(internal::FutexWord& word, FutexScope scope, void (*run)(void*),
+                     void* completion) {
+  // First the completion, then the phase: no waiter of the phase may return
+  // before the completion function did (INV3).
+  run(completion);
   uint32_t w = word.load(std::memory_order_relaxed);
   uint32_t next;
   do {

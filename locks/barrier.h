@@ -121,8 +121,10 @@ class BarrierAcquisition {
 // on). Returns the word before them; the caller completes the phase if R
 // reached 0 (BarrierRemaining(before) == n).
 uint32_t BarrierArrive(internal::FutexWord& word, uint32_t n, bool drop, const char* name);
-// The completer's step after the completion function: next phase, R=E, wake.
-void BarrierAdvance(internal::FutexWord& word, FutexScope scope);
+// The completer's step: runs the completion function (`run(completion)`),
+// then moves to the next phase (R=E, W=0) and wakes the phase's waiters.
+void BarrierComplete(internal::FutexWord& word, FutexScope scope, void (*run)(void*),
+                     void* completion);
 
 }  // namespace internal
 
@@ -248,8 +250,8 @@ class BasicBarrier {
   // The arrival that took R to 0 completes the phase.
   void Complete(uint32_t before, uint32_t count) {
     if (internal::BarrierRemaining(before) > count) return;
-    completion_();
-    internal::BarrierAdvance(word_, kScope);
+    internal::BarrierComplete(
+        word_, kScope, [](void* f) { (*static_cast<CompletionFunction*>(f))(); }, &completion_);
   }
   // Waiting is const (as std::barrier::wait) but registers in the word.
   internal::FutexWord& Word() const { return const_cast<internal::FutexWord&>(word_); }
