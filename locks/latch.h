@@ -5,7 +5,7 @@
 // and wait_async_until / wait_async_for). Waiters sleep in futex(2), in their
 // thread's EventLoop (ring-blocking), or as coroutines
 // (`co_await latch.wait_async(loop)`), all on the protocol below; a Latch can
-// also be one of WaitAny's primitives (`Reach(latch)`). ProcessSharedLatch
+// also be one of WaitAny's primitives (`Opened(latch)`). ProcessSharedLatch
 // works in MAP_SHARED memory.
 //
 // Memory ordering (as std::latch): every count_down() happens-before the

@@ -5,6 +5,7 @@
 // Every kind of waiter: futex(2), ring-blocking, coroutines.
 #include "locks/latch.h"
 #include "locks/async.h"
+#include "locks/wait_any.h"
 
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -201,6 +202,28 @@ TEST_P(LatchTest, EveryKindOfWaiterOnOneLatch) {
   mode_waiter.join();
   coroutine_thread.join();
   EXPECT_EQ(released.load(), 2 + kCoroutines);
+  EXPECT_EQ(latch.word().load(), 0u);
+}
+
+// A latch joins WaitAny: the index of the latch once it opens, -1 at the
+// deadline while it is still counting.
+TEST_P(LatchTest, WaitAnyReturnsTheLatchOnceItOpens) {
+  HangWatchdog dog("WaitAnyReturnsTheLatchOnceItOpens");
+  Latch latch(1);
+  Mutex held;
+  held.lock();
+  std::atomic<int> result{-2};
+  std::thread t = Start([&] {
+    EXPECT_EQ(WaitAny({Lock(held), Opened(latch)}, Deadline::AfterDuration(milliseconds(10))), -1);
+    result.store(WaitAny({Lock(held), Opened(latch)}));
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(result.load(), -2);
+  latch.count_down();
+  t.join();
+  EXPECT_EQ(result.load(), 1);
+  EXPECT_EQ(held.word().load(), Mutex::kLocked);  // not taken
+  held.unlock();
   EXPECT_EQ(latch.word().load(), 0u);
 }
 
