@@ -24,7 +24,7 @@ int64_t CountOf(const check::Result& r, const char* what) {
 TEST(BarrierCheck, TwoParticipantsTwoPhasesFutexAndCoroutine) {
   const check::Result r = check::ExploreAndPrint(
       BarrierTwoOverTwoPhases().ToConfig("barrier of 2, 2 phases: futex, coroutine"),
-      ProtocolOptions());
+      ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "late_dispatch"), 0);
 }
@@ -33,12 +33,12 @@ TEST(BarrierCheck, TwoParticipantsTwoPhasesFutexAndRingBlocking) {
   const check::Result r = check::ExploreAndPrint(
       BarrierTwoOverTwoPhases(BarrierRingBlockingParticipant)
           .ToConfig("barrier of 2, 2 phases: futex, ring-blocking"),
-      ProtocolOptions());
+      ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
 }
 
 TEST(BarrierCheck, TwoParticipantsTwoPhasesWithASpuriousWakeup) {
-  check::Options o = ProtocolOptions();
+  check::Options o = ProtocolOptions(2);
   o.max_spurious_wakeups = 1;
   const check::Result r = check::ExploreAndPrint(
       BarrierTwoOverTwoPhases(BarrierParticipant).ToConfig("barrier of 2, 2 phases: futex x2, spurious"),

@@ -23,7 +23,7 @@ int64_t CountOf(const check::Result& r, const char* what) {
 TEST(OnceCheck, ThreeCallersOneThrowsWithACoroutine) {
   const check::Result r = check::ExploreAndPrint(
       OnceThreeCallersOneThrows().ToConfig("once: throwing caller, caller, coroutine"),
-      ProtocolOptions());
+      ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "threw"), 0);
   EXPECT_GT(CountOf(r, "a caller ran after a throw"), 0);
@@ -34,7 +34,7 @@ TEST(OnceCheck, ThreeCallersOneThrowsWithARingBlockingCaller) {
   const check::Result r = check::ExploreAndPrint(
       OnceThreeCallersOneThrows(OnceRingBlockingCaller)
           .ToConfig("once: throwing caller, caller, ring-blocking"),
-      ProtocolOptions());
+      ProtocolOptions(2));
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(CountOf(r, "threw"), 0);
 }
