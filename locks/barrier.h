@@ -59,7 +59,8 @@
 // arrive_and_drop() past the arrivals the phase still expects ("arrive()
 // past the expected count"), arrive(n) with n < 1, constructing with a count
 // < 0 or > max(). Release builds clamp (an arrival past the count completes
-// the phase). A Barrier must outlive its waiters.
+// the phase). A Barrier must outlive its waiters; destroying one with
+// waiters is not detected (W may be stale after a timeout).
 #ifndef RINGLOCK_LOCKS_BARRIER_H_
 #define RINGLOCK_LOCKS_BARRIER_H_
 

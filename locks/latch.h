@@ -38,7 +38,8 @@
 // abort ("ringlock::Latch: misuse: count_down() below zero", ...); release
 // builds clamp (count_down(n) past the count opens the latch; the expected
 // count into [0, max()]). A Latch must outlive its waiters (as every
-// primitive: see README.md).
+// primitive: see README.md); destroying one with waiters is not detected (W
+// may be stale after a timeout, so the word cannot tell).
 #ifndef RINGLOCK_LOCKS_LATCH_H_
 #define RINGLOCK_LOCKS_LATCH_H_
 
