@@ -47,5 +47,34 @@ TEST(BarrierCheck, TwoParticipantsTwoPhasesWithASpuriousWakeup) {
   EXPECT_GT(CountOf(r, "spurious_wakeup"), 0);
 }
 
+// Three participants, one of which arrives once and drops out (phase 0
+// expects 3 arrivals, phase 1 expects 2): the phase move refills R from the
+// lowered E.
+struct DropState : BarrierState {
+  DropState() : BarrierState(3, 3, 2) {}
+};
+
+TEST(BarrierCheck, ThreeParticipantsOneDropsOut) {
+  check::Model<DropState> m;
+  m.threads = {[](DropState& s) { BarrierDropper(s); },
+               [](DropState& s) { BarrierParticipant(s); },
+               [](DropState& s) { BarrierCoroutineParticipant(s); }};
+  const check::Model<BarrierState> base = BarrierTwoOverTwoPhases();
+  m.invariant = [inv = base.invariant](DropState& s) { return inv(s); };
+  m.final_check = [](DropState& s) -> std::string {
+    if (s.completions != BarrierState::kPhases)
+      return "completions: " + std::to_string(s.completions);
+    const uint32_t idle = 2 * internal::kBarrierExpectedOne + 2 * internal::kBarrierRemainingOne +
+                          BarrierState::kPhases * internal::kBarrierPhaseOne;
+    if (s.barrier.word().load() != idle)
+      return "barrier word not idle (phase 2, R=E=2, W=0): " + Hex(s.barrier.word().load());
+    return "";
+  };
+  const check::Result r = check::ExploreAndPrint(
+      m.ToConfig("barrier of 3, 2 phases: dropper, futex, coroutine"),
+      ProtocolOptions());  // bound 2: 136k executions, over a minute
+  EXPECT_TRUE(r.passed) << r.Report();
+}
+
 }  // namespace
 }  // namespace ringlock::testing

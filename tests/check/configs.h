@@ -424,24 +424,34 @@ struct BarrierState {
     void operator()() noexcept;
   };
   static constexpr int kPhases = 2;
-  Barrier<Completion> barrier{2, Completion{this}};
+  // `participants` at the start; `arrivals_of` each phase's expected arrivals
+  // (fewer after an arrive_and_drop).
+  explicit BarrierState(int participants = 2, int first = 2, int second = 2)
+      : barrier(participants, Completion{this}),
+        participants(participants),
+        arrivals_of{first, second},
+        prev(participants * (internal::kBarrierExpectedOne + internal::kBarrierRemainingOne)) {
+    check::NameWord(&barrier.word(), "barrier");
+  }
+  Barrier<Completion> barrier;
+  int participants;
+  int arrivals_of[kPhases];
   int arrivals[kPhases] = {};
   int completions = 0;
   int early_completion = 0;  // completions run before the phase's last arrival
   int early_release = 0;     // waits that returned before their phase's completion
-  uint32_t prev =            // the word after the previous step
-      2 * internal::kBarrierExpectedOne + 2 * internal::kBarrierRemainingOne;
-  BarrierState() { check::NameWord(&barrier.word(), "barrier"); }
+  uint32_t prev;             // the word after the previous step
 };
 
 inline void BarrierState::Completion::operator()() noexcept {
   check::Choose(1, "in the completion");  // a scheduling point while it runs
-  if (s->completions >= kPhases || s->arrivals[s->completions] != 2) ++s->early_completion;
+  if (s->completions >= kPhases || s->arrivals[s->completions] != s->arrivals_of[s->completions])
+    ++s->early_completion;
   ++s->completions;
 }
 
 inline void BarrierPassed(BarrierState& s, int phase) {
-  if (s.completions < phase + 1 || s.arrivals[phase] != 2) ++s.early_release;
+  if (s.completions < phase + 1 || s.arrivals[phase] != s.arrivals_of[phase]) ++s.early_release;
 }
 
 inline void BarrierParticipant(BarrierState& s) {
@@ -474,6 +484,12 @@ inline void BarrierRingBlockingParticipant(BarrierState& s) {
   internal::SetThreadWaitBackend(nullptr);
 }
 
+// Arrives in phase 0 and drops out: phase 1 expects one arrival fewer.
+inline void BarrierDropper(BarrierState& s) {
+  ++s.arrivals[0];
+  s.barrier.arrive_and_drop();
+}
+
 inline check::Model<BarrierState> BarrierTwoOverTwoPhases(void (*second)(BarrierState&) =
                                                               BarrierCoroutineParticipant) {
   check::Model<BarrierState> m;
@@ -482,7 +498,7 @@ inline check::Model<BarrierState> BarrierTwoOverTwoPhases(void (*second)(Barrier
     if (s.early_completion > 0) return "the completion ran before the phase's last arrival";
     if (s.early_release > 0) return "a wait returned before its phase's completion ran";
     const uint32_t w = s.barrier.word().load();
-    std::string e = BarrierStateRow(w, 2);
+    std::string e = BarrierStateRow(w, s.participants);
     if (e.empty()) e = BarrierTransition(s.prev, w);
     s.prev = w;
     return e;
