@@ -4,10 +4,13 @@ model, so what is checked can never drift from what ships."""
 
 CORE_SRCS = [
     "async_wait_error.cc",
+    "barrier.cc",
     "condvar.cc",
     "event.cc",
     "internal/check.cc",
+    "latch.cc",
     "mutex.cc",
+    "once.cc",
     "semaphore.cc",
     "wait_any.cc",
     "wait_backend.cc",
@@ -15,9 +18,12 @@ CORE_SRCS = [
 ]
 
 CORE_HDRS = [
+    "barrier.h",
     "condvar.h",
     "event.h",
+    "latch.h",
     "mutex.h",
+    "once.h",
     "semaphore.h",
     "wait_any.h",
     "wake_batch.h",

@@ -5,9 +5,9 @@
 //   // i == 0: `a` is now locked by us; 1: `b`; 2: `stop` was set (and, if
 //   // auto-reset, consumed). Exactly one primitive is taken.
 //
-// Up to kWaitAnyMax (128, the kernel's limit) Mutexes, Semaphores and Events,
-// private or process-shared, mixed. The thread sleeps on all their words at
-// once with futex_waitv(2) (Linux 5.16+), or, on a thread that runs an
+// Up to kWaitAnyMax (128, the kernel's limit) Mutexes, Semaphores, Events and
+// Latches (Opened(latch)), private or process-shared, mixed. The thread
+// sleeps on all their words at once with futex_waitv(2) (Linux 5.16+), or, on a thread that runs an
 // EventLoop, with one IORING_OP_FUTEX_WAITV (Linux 6.7+) while the loop keeps
 // dispatching its other completions. Coroutines use WaitAnyAsync
 // (below).
@@ -30,6 +30,7 @@
 #include "locks/event.h"
 #include "locks/futex.h"
 #include "locks/internal/async_waits.h"
+#include "locks/latch.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 
@@ -41,7 +42,8 @@ inline constexpr int kWaitAnyMax = futex::kWaitvMax;
 // closed, so a variant dispatches without virtual calls or allocation.
 using Waitable = std::variant<internal::MutexAcquisition<FutexScope::kPrivate>,
                               internal::MutexAcquisition<FutexScope::kShared>,
-                              internal::SemaphoreAcquisition, internal::EventAcquisition>;
+                              internal::SemaphoreAcquisition, internal::EventAcquisition,
+                              internal::LatchAcquisition>;
 
 // Lock the mutex.
 template <FutexScope kScope>
@@ -59,6 +61,14 @@ template <FutexScope kScope>
 Waitable Take(BasicEvent<kScope>& ev) {
   return Waitable(std::in_place_type<internal::EventAcquisition>, internal::WordAccess::Of(ev),
                   kScope, ev.Name());
+}
+
+// Wait for the latch's count to reach zero (nothing is taken: an open latch
+// stays open).
+template <FutexScope kScope>
+Waitable Opened(BasicLatch<kScope>& latch) {
+  return Waitable(std::in_place_type<internal::LatchAcquisition>, internal::WordAccess::Of(latch),
+                  kScope);
 }
 
 // Returns the index of the primitive taken, or -1 at the deadline.

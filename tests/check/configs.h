@@ -8,15 +8,19 @@
 #include <exception>
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
 #include "locks/check/model_loop.h"
 #include "locks/check/scheduler.h"
+#include "locks/barrier.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/internal/wait_backend.h"
 #include "locks/internal/word_access.h"
+#include "locks/latch.h"
 #include "locks/mutex.h"
+#include "locks/once.h"
 #include "locks/wake_batch.h"
 #include "tests/check/protocol_checks.h"
 
@@ -298,6 +302,268 @@ inline check::Model<BatchState> BatchedUnlockThenSleep() {
   };
   m.final_check = [](BatchState& s) -> std::string {
     if (s.a.word().load() != 0 || s.b.word().load() != 0) return "a mutex word not idle";
+    return "";
+  };
+  return m;
+}
+
+// ---- Latch: a latch of 2, three waiters of different kinds ----------------
+//
+// T1 arrive_and_wait (futex), T2 count_down then waits as a coroutine, T3 a
+// third kind of waiter that never counts (ring-blocking by default). Nobody
+// returns before C=0, nobody is left asleep, the word ends at 0.
+
+struct LatchState {
+  Latch latch{2};
+  int returned = 0;   // waiters that returned with the latch open
+  int early = 0;      // waiters that returned while C > 0
+  int timed_out = 0;  // timed waiters that gave up
+  uint32_t prev = 2;  // the word after the previous step
+  LatchState() { check::NameWord(&latch.word(), "latch"); }
+};
+
+inline void LatchReturned(LatchState& s) {
+  if (!s.latch.try_wait()) ++s.early;  // C=0 is final: open now iff open at return
+  ++s.returned;
+}
+
+inline void LatchArriveAndWait(LatchState& s) {
+  s.latch.arrive_and_wait();
+  LatchReturned(s);
+}
+
+inline void LatchCountDownThenCoroutineWait(LatchState& s) {
+  s.latch.count_down();
+  check::ModelLoop loop;
+  bool done = false;
+  [](LatchState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    co_await s.latch.wait_async(loop);
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+  LatchReturned(s);
+}
+
+inline void LatchRingBlockingWaiter(LatchState& s) {
+  check::ModelLoop loop;
+  check::ModelRingBackend ring(loop);
+  internal::SetThreadWaitBackend(&ring);
+  s.latch.wait();
+  internal::SetThreadWaitBackend(nullptr);
+  LatchReturned(s);
+}
+
+inline void LatchWaiter(LatchState& s) {
+  s.latch.wait();
+  LatchReturned(s);
+}
+
+inline void LatchTimedWaiter(LatchState& s) {
+  if (s.latch.wait_until_deadline(Deadline::FromMonotonicNanos(3'000'000))) {
+    LatchReturned(s);
+  } else {
+    ++s.timed_out;
+    check::Count("timed waiter gave up");
+  }
+}
+
+inline check::Model<LatchState> LatchOfTwoThreeWaiters(void (*third)(LatchState&) =
+                                                           LatchRingBlockingWaiter) {
+  check::Model<LatchState> m;
+  m.threads = {LatchArriveAndWait, LatchCountDownThenCoroutineWait, third};
+  m.invariant = [](LatchState& s) -> std::string {
+    if (s.early > 0) return "a waiter returned before the count reached zero";
+    const uint32_t w = s.latch.word().load();
+    std::string e = LatchStateRow(w, 2);
+    if (e.empty()) e = LatchTransition(s.prev, w);
+    s.prev = w;
+    return e;
+  };
+  m.final_check = [](LatchState& s) -> std::string {
+    if (s.returned + s.timed_out != 3) return "a waiter neither returned nor timed out";
+    if (s.latch.word().load() != 0) return "latch word not idle (0): " + Hex(s.latch.word().load());
+    return "";
+  };
+  return m;
+}
+
+// ---- Once: three callers, one of whose callable throws --------------------
+
+struct OnceState {
+  Once once;
+  int inside = 0;    // callables running (plain: between steps)
+  int attempts = 0;  // callables started
+  int runs = 0;      // callables that returned
+  int threw = 0;     // exceptions that reached their caller
+  int returned = 0;  // callers that returned normally
+  int early = 0;     // callers that returned normally before a callable returned
+  OnceState() { check::NameWord(&once.word(), "once"); }
+};
+
+inline void OnceCallable(OnceState& s, bool throws) {
+  ++s.inside;
+  if (++s.attempts == 2) check::Count("a caller ran after a throw");
+  check::Choose(1, "in the callable");  // a scheduling point while it runs
+  --s.inside;
+  if (throws) throw std::runtime_error("callable threw");
+  ++s.runs;
+}
+
+inline void OnceReturned(OnceState& s) {
+  if (s.runs != 1) ++s.early;
+  ++s.returned;
+}
+
+inline void OnceCaller(OnceState& s) {
+  s.once.call_once([&] { OnceCallable(s, false); });
+  OnceReturned(s);
+}
+
+inline void OnceThrowingCaller(OnceState& s) {
+  try {
+    s.once.call_once([&] { OnceCallable(s, true); });
+    OnceReturned(s);  // another caller's callable returned first
+  } catch (const std::runtime_error&) {
+    ++s.threw;
+    check::Count("threw");
+  }
+}
+
+inline void OnceCoroutineCaller(OnceState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](OnceState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    co_await s.once.call_once_async(loop, [&s] { OnceCallable(s, false); });
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+  OnceReturned(s);
+}
+
+inline void OnceRingBlockingCaller(OnceState& s) {
+  check::ModelLoop loop;
+  check::ModelRingBackend ring(loop);
+  internal::SetThreadWaitBackend(&ring);
+  s.once.call_once([&] { OnceCallable(s, false); });
+  internal::SetThreadWaitBackend(nullptr);
+  OnceReturned(s);
+}
+
+inline check::Model<OnceState> OnceThreeCallersOneThrows(void (*third)(OnceState&) =
+                                                             OnceCoroutineCaller) {
+  check::Model<OnceState> m;
+  m.threads = {OnceThrowingCaller, OnceCaller, third};
+  m.invariant = [](OnceState& s) -> std::string {
+    if (s.inside > 1) return "two callables running at once";
+    if (s.runs > 1) return "the callable returned twice";
+    if (s.early > 0) return "a caller returned before any callable returned";
+    return OnceStateRow(s.once.word().load());
+  };
+  m.final_check = [](OnceState& s) -> std::string {
+    if (s.runs != 1) return "callables returned: " + std::to_string(s.runs);
+    if (s.returned + s.threw != 3) return "a caller neither returned nor saw its exception";
+    if (s.attempts != 1 + s.threw) return "a callable ran without being needed";
+    if (s.once.word().load() != internal::kOnceDone)
+      return "once word not done (D): " + Hex(s.once.word().load());
+    return "";
+  };
+  return m;
+}
+
+// ---- Barrier: two participants over two phases, with a completion ---------
+
+struct BarrierState {
+  struct Completion {
+    BarrierState* s;
+    void operator()() noexcept;
+  };
+  static constexpr int kPhases = 2;
+  // `participants` at the start; `arrivals_of` each phase's expected arrivals
+  // (fewer after an arrive_and_drop).
+  explicit BarrierState(int participants = 2, int first = 2, int second = 2)
+      : barrier(participants, Completion{this}),
+        participants(participants),
+        arrivals_of{first, second},
+        prev(participants * (internal::kBarrierExpectedOne + internal::kBarrierRemainingOne)) {
+    check::NameWord(&barrier.word(), "barrier");
+  }
+  Barrier<Completion> barrier;
+  int participants;
+  int arrivals_of[kPhases];
+  int arrivals[kPhases] = {};
+  int completions = 0;
+  int early_completion = 0;  // completions run before the phase's last arrival
+  int early_release = 0;     // waits that returned before their phase's completion
+  uint32_t prev;             // the word after the previous step
+};
+
+inline void BarrierState::Completion::operator()() noexcept {
+  check::Choose(1, "in the completion");  // a scheduling point while it runs
+  if (s->completions >= kPhases || s->arrivals[s->completions] != s->arrivals_of[s->completions])
+    ++s->early_completion;
+  ++s->completions;
+}
+
+inline void BarrierPassed(BarrierState& s, int phase) {
+  if (s.completions < phase + 1 || s.arrivals[phase] != s.arrivals_of[phase]) ++s.early_release;
+}
+
+inline void BarrierParticipant(BarrierState& s) {
+  for (int p = 0; p < BarrierState::kPhases; ++p) {
+    ++s.arrivals[p];
+    s.barrier.arrive_and_wait();
+    BarrierPassed(s, p);
+  }
+}
+
+inline void BarrierCoroutineParticipant(BarrierState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](BarrierState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    for (int p = 0; p < BarrierState::kPhases; ++p) {
+      ++s.arrivals[p];
+      co_await s.barrier.arrive_and_wait_async(loop);
+      BarrierPassed(s, p);
+    }
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+}
+
+inline void BarrierRingBlockingParticipant(BarrierState& s) {
+  check::ModelLoop loop;
+  check::ModelRingBackend ring(loop);
+  internal::SetThreadWaitBackend(&ring);
+  BarrierParticipant(s);
+  internal::SetThreadWaitBackend(nullptr);
+}
+
+// Arrives in phase 0 and drops out: phase 1 expects one arrival fewer.
+inline void BarrierDropper(BarrierState& s) {
+  ++s.arrivals[0];
+  s.barrier.arrive_and_drop();
+}
+
+inline check::Model<BarrierState> BarrierTwoOverTwoPhases(void (*second)(BarrierState&) =
+                                                              BarrierCoroutineParticipant) {
+  check::Model<BarrierState> m;
+  m.threads = {BarrierParticipant, second};
+  m.invariant = [](BarrierState& s) -> std::string {
+    if (s.early_completion > 0) return "the completion ran before the phase's last arrival";
+    if (s.early_release > 0) return "a wait returned before its phase's completion ran";
+    const uint32_t w = s.barrier.word().load();
+    std::string e = BarrierStateRow(w, s.participants);
+    if (e.empty()) e = BarrierTransition(s.prev, w);
+    s.prev = w;
+    return e;
+  };
+  m.final_check = [](BarrierState& s) -> std::string {
+    if (s.completions != BarrierState::kPhases)
+      return "completions: " + std::to_string(s.completions);
+    const uint32_t idle = 2 * internal::kBarrierExpectedOne + 2 * internal::kBarrierRemainingOne +
+                          BarrierState::kPhases * internal::kBarrierPhaseOne;
+    if (s.barrier.word().load() != idle)
+      return "barrier word not idle (phase 2, R=E=2, W=0): " + Hex(s.barrier.word().load());
     return "";
   };
   return m;

@@ -56,6 +56,18 @@ std::vector<Case> CasesFor(const std::string& mutant) {
     return {{CondVarTwoConsumers().ToConfig("condvar: 2 consumers, notify_one after unlock"),
              CondVarOptions()}};
   }
+  if (mutant.rfind("latch_", 0) == 0) {
+    return {{LatchOfTwoThreeWaiters().ToConfig("latch of 2: arrive_and_wait, coroutine, ring-blocking"),
+             ProtocolOptions()}};
+  }
+  if (mutant.rfind("once_", 0) == 0) {
+    return {{OnceThreeCallersOneThrows().ToConfig("once: throwing caller, caller, coroutine"),
+             ProtocolOptions()}};
+  }
+  if (mutant.rfind("barrier_", 0) == 0) {
+    return {{BarrierTwoOverTwoPhases().ToConfig("barrier of 2, 2 phases: futex, coroutine"),
+             ProtocolOptions()}};
+  }
   return {{BatchedUnlockThenSleep().ToConfig("wake batch: unlock a in a batch, then sleep on b"),
            CondVarOptions()}};
 }

@@ -3,7 +3,8 @@
 
 usage: mutate.py MUTATION SRC OUT
 
-Each mutation replaces one exact snippet that must occur exactly once in SRC,
+Each mutation replaces one exact snippet (or each of a list of them) that must
+occur exactly once in SRC,
 so a mutant can never silently turn into the original code when the source
 changes: the build fails instead.
 """
@@ -32,6 +33,24 @@ MUTATIONS = {
         "                                   std::memory_order_release, std::memory_order_relaxed)) {\n    WakeWord(word, INT_MAX, kScope);",
         "                                   std::memory_order_release, std::memory_order_relaxed)) {\n    (void)0;",
     ),
+    # The count_down that opens a latch wakes one sleeper instead of all.
+    "latch_open_wakes_one": (
+        "if (next == 0 && (w & kLatchWaiters) != 0) WakeWord(word, INT_MAX, scope);",
+        "if (next == 0 && (w & kLatchWaiters) != 0) WakeWord(word, 1, scope);",
+    ),
+    # A callable that throws hands the Once back without waking the callers
+    # asleep on it: none of them ever runs next.
+    "once_throw_strands_waiters": (
+        "if (word.exchange(0, std::memory_order_acq_rel) & kOnceWaiters) {",
+        "if (word.exchange(0, std::memory_order_acq_rel) & 0) {",
+    ),
+    # The completer moves the phase (releasing its waiters) before running the
+    # completion function.
+    "barrier_releases_before_completion": [
+        ("  run(completion);\n  uint32_t w", "  uint32_t w"),
+        ("  if (w & kBarrierWaiters) WakeWord(word, INT_MAX, scope);\n}",
+         "  if (w & kBarrierWaiters) WakeWord(word, INT_MAX, scope);\n  run(completion);\n}"),
+    ],
     # A thread sleeps while wakes it queued in a WakeBatch are held back.
     "sleep_with_batch_held": (
         "  while (t_wakes.count > 0) FlushThreadWakes();",
@@ -41,11 +60,15 @@ MUTATIONS = {
 
 def main():
     name, src, out = sys.argv[1:]
-    old, new = MUTATIONS[name]
+    edits = MUTATIONS[name]
+    if isinstance(edits, tuple):
+        edits = [edits]
     text = open(src).read()
-    if text.count(old) != 1:
-        sys.exit(f"mutate.py: {name}: expected exactly one {old!r} in {src}, found {text.count(old)}")
-    open(out, "w").write(text.replace(old, new))
+    for old, new in edits:  # a list: several edits of one bug (e.g. two lines swapped)
+        if text.count(old) != 1:
+            sys.exit(f"mutate.py: {name}: expected exactly one {old!r} in {src}, found {text.count(old)}")
+        text = text.replace(old, new)
+    open(out, "w").write(text)
 
 if __name__ == "__main__":
     main()

@@ -9,10 +9,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "locks/barrier.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
 #include "locks/check/scheduler.h"
+#include "locks/latch.h"
 #include "locks/mutex.h"
+#include "locks/once.h"
 #include "locks/semaphore.h"
 
 namespace ringlock::testing {
@@ -110,6 +113,56 @@ inline std::string EventStateRow(uint32_t w, bool auto_reset, uint32_t max_waite
   const uint32_t n = w / internal::kEventWaiterOne;
   if (a != auto_reset) return "event word " + Hex(w) + ": A (mode) changed";
   if (n > max_waiters) return "event word " + Hex(w) + ": N counts more waiters than exist";
+  return "";
+}
+
+// Latch (C, W): C never exceeds the initial count; C=0 is the final word 0
+// (the opener clears W with it: INV1, INV2).
+inline std::string LatchStateRow(uint32_t w, uint32_t initial) {
+  const uint32_t c = w & internal::kLatchCountMask;
+  if (c > initial) return "latch word " + Hex(w) + ": C past the initial count";
+  if (c == 0 && w != 0) return "latch word " + Hex(w) + ": open with W set (INV1)";
+  return "";
+}
+
+// Latch transitions: C only decreases (INV2); W is set only while counting.
+inline std::string LatchTransition(uint32_t prev, uint32_t cur) {
+  if ((cur & internal::kLatchCountMask) > (prev & internal::kLatchCountMask))
+    return "latch word " + Hex(prev) + " -> " + Hex(cur) + ": C went up (INV2)";
+  return "";
+}
+
+// Once (R, W, D): one of the table's four rows, 0, R, R|W, D.
+inline std::string OnceStateRow(uint32_t w) {
+  using namespace internal;
+  if (w == 0 || w == kOnceRunning || w == (kOnceRunning | kOnceWaiters) || w == kOnceDone)
+    return "";
+  return "once word " + Hex(w) + ": not a row of the state table";
+}
+
+// Barrier (W, P, R, E) with `participants` at the start: E never exceeds
+// them and R never exceeds E plus the drops of the phase (INV2), so R <=
+// participants.
+inline std::string BarrierStateRow(uint32_t w, uint32_t participants) {
+  const uint32_t r = internal::BarrierRemaining(w), e = internal::BarrierExpected(w);
+  if (e > participants) return "barrier word " + Hex(w) + ": E past the participants";
+  if (r > participants) return "barrier word " + Hex(w) + ": R past the participants";
+  return "";
+}
+
+// Barrier transitions: the phase moves by one only, and only from R=0 (the
+// completer's step) to R=E with W clear; within a phase R never goes up.
+inline std::string BarrierTransition(uint32_t prev, uint32_t cur) {
+  using namespace internal;
+  const std::string t = "barrier word " + Hex(prev) + " -> " + Hex(cur);
+  if (BarrierPhase(prev) == BarrierPhase(cur)) {
+    if (BarrierRemaining(cur) > BarrierRemaining(prev)) return t + ": R went up within a phase";
+    return "";
+  }
+  if (BarrierPhase(cur) != ((BarrierPhase(prev) + 1) & 7)) return t + ": P moved by more than one";
+  if (BarrierRemaining(prev) != 0) return t + ": P moved before the last arrival";
+  if ((cur & kBarrierWaiters) != 0 || BarrierRemaining(cur) != BarrierExpected(cur))
+    return t + ": the new phase is not R=E, W=0";
   return "";
 }
 
