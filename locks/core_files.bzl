@@ -12,6 +12,7 @@ CORE_SRCS = [
     "wait_any.cc",
     "wait_backend.cc",
     "wake_batch.cc",
+    "watermark.cc",
 ]
 
 CORE_HDRS = [
@@ -21,6 +22,7 @@ CORE_HDRS = [
     "semaphore.h",
     "wait_any.h",
     "wake_batch.h",
+    "watermark.h",
 ]
 
 CORE_INTERNAL_HDRS = [
