@@ -172,7 +172,6 @@ class Watermark {
   }
 
   [[nodiscard]] bool wait_until_reached_deadline(uint64_t target, Deadline deadline) {
-    if (position() >= target) return true;
     internal::WatermarkAcquisition acq(*this, target);
     return internal::BlockOn(acq, deadline);
   }

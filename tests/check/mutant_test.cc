@@ -54,6 +54,14 @@ std::vector<Case> CasesFor(const std::string& mutant) {
     return {{CondVarTwoConsumers().ToConfig("condvar: 2 consumers, notify_one after unlock"),
              CondVarOptions()}};
   }
+  if (mutant.rfind("watermark_", 0) == 0) {
+    return {{WatermarkWaiters({WatermarkWaiter1, WatermarkTimedWaiter2})
+                 .ToConfig("watermark: waiter@1 + timed@2, advance 1 then 2"),
+             ProtocolOptions()},
+            {WatermarkWaiters({WatermarkWaiter1, WatermarkTimedCoroutine2})
+                 .ToConfig("watermark: waiter@1 + timed coroutine@2, advance 1 then 2"),
+             ProtocolOptions()}};
+  }
   return {{BatchedUnlockThenSleep().ToConfig("wake batch: unlock a in a batch, then sleep on b"),
            CondVarOptions()}};
 }
