@@ -34,6 +34,15 @@ void Watermark::Lock() {
                                     std::memory_order_relaxed)) {
     return;
   }
+  // Held for a few list operations: a short spin usually outlasts it.
+  for (int i = 0; i < internal::kMutexSpinLimit && c == kHeld; ++i) {
+    internal::CpuRelax();
+    c = kFree;
+    if (lock_.compare_exchange_strong(c, kHeld, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+      return;
+    }
+  }
   if (c != kContended) c = lock_.exchange(kContended, std::memory_order_acquire);
   while (c != kFree) {
     internal::SendHeldWakes();  // never sleep holding back queued wakes
@@ -113,6 +122,13 @@ size_t Watermark::advance_to(uint64_t pos) {
   size_t released = 0;
   Lock();
   while (head_ != nullptr && head_->target <= pos) {
+    if (WakeBatch::Pending() == WakeBatch::kCapacity) {
+      // Full: send outside the lock, so released waiters can register again.
+      Unlock();
+      batch.Flush();
+      Lock();
+      continue;
+    }
     WatermarkNode* n = head_;
     Unlink(n);
     n->word.store(kWatermarkReached, std::memory_order_release);

@@ -41,13 +41,14 @@
 //                              (as LSNs do), O(n) worst case.
 //   advance_to                 one CAS; with waiters, one lock hold popping
 //                              the k from the head, O(k); the k wakes leave
-//                              in one submit (up to WakeBatch::kCapacity per
-//                              submit) or as k futex(2) calls.
+//                              in one submit or as k futex(2) calls. Past
+//                              WakeBatch::kCapacity (128) wakes, each full
+//                              batch is sent with the lock released.
 //   a woken waiter             one load, one lock-free push of its node.
 //   timeout / cancellation     one lock hold, O(1) unlink.
-// The internal lock sleeps in futex(2) on every kind of waiter (also on a
-// loop thread or in a coroutine's Arm): it is held only for the list
-// operations above, never across a wait.
+// The internal lock spins briefly, then sleeps in futex(2) on every kind of
+// waiter (also on a loop thread or in a coroutine's Arm): it is held only
+// for the list operations above, never across a wait.
 //
 // The words
 // ---------

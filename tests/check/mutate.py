@@ -46,6 +46,13 @@ MUTATIONS = {
   size_t released = 0;
   Lock();
   while (head_ != nullptr && head_->target <= pos) {
+    if (WakeBatch::Pending() == WakeBatch::kCapacity) {
+      // Full: send outside the lock, so released waiters can register again.
+      Unlock();
+      batch.Flush();
+      Lock();
+      continue;
+    }
     WatermarkNode* n = head_;
     Unlink(n);
     n->word.store(kWatermarkReached, std::memory_order_release);
@@ -62,6 +69,12 @@ MUTATIONS = {
   size_t released = 0;
   Lock();
   while (head_ != nullptr && head_->target <= pos) {
+    if (WakeBatch::Pending() == WakeBatch::kCapacity) {
+      Unlock();
+      batch.Flush();
+      Lock();
+      continue;
+    }
     WatermarkNode* n = head_;
     Unlink(n);
     n->word.store(kWatermarkReached, std::memory_order_release);

@@ -411,6 +411,27 @@ TEST_P(WatermarkAsyncTest, ThreadsTimedWaitersAndCoroutinesTogether) {
   EXPECT_EQ(wm.waiters(), 0u);
 }
 
+// More releases than one WakeBatch holds (kCapacity): every full batch is
+// sent with the lock released, and every coroutine is resumed once.
+TEST_P(WatermarkAsyncTest, ReleasesMoreWaitersThanOneBatchHolds) {
+  Deadman deadman("ReleasesMoreWaitersThanOneBatchHolds");
+  constexpr int kCoroutines = 2 * WakeBatch::kCapacity + 44;
+  auto loop = MakeLoop();
+  ASSERT_NE(loop, nullptr);
+  Watermark wm;
+  int released = 0;
+  auto waiter = [&](uint64_t target) -> Task<void> {
+    co_await wm.wait_until_reached_async(*loop, target);
+    ++released;
+  };
+  for (int i = 0; i < kCoroutines; ++i) loop->Spawn(waiter(1 + i % 3));
+  while (wm.waiters() != kCoroutines) loop->Poll();
+  std::thread([&] { EXPECT_EQ(wm.advance_to(3), static_cast<size_t>(kCoroutines)); }).join();
+  loop->RunUntil([&] { return released == kCoroutines; });
+  loop->RunUntil([&] { return loop->in_flight() == 0; });
+  EXPECT_EQ(wm.waiters(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Loops, WatermarkAsyncTest, ::testing::ValuesIn(testing::AllLoopModes()),
                          testing::LoopModeName);
 
