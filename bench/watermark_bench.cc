@@ -1,9 +1,11 @@
 // bench/watermark_bench — one advance releases N waiters (8, 64, 512).
 //
-// N threads each wait until a position reaches the round number; each round
-// the waker checks that all N are registered and asleep in the kernel
-// (/proc/.../stat state S), then advances the position by one, which
-// releases every waiter. Designs:
+// N threads each wait until a position reaches their target; each round the
+// waker checks that all N are registered and asleep in the kernel
+// (/proc/.../stat state S), then advances the position by one. Waiter i
+// waits for 1 + i % G, then G more each time, so each advance reaches N / G
+// of them: G = 1, every waiter (all_reached); G = 8, one eighth
+// (eighth_reached: the others must stay asleep). Designs:
 //   Watermark_futex      ringlock::Watermark, wakes by futex(2), one call per
 //                        waiter (the //locks:core build, watermark_bench_core)
 //   Watermark_ring       ringlock::Watermark, the waker a plain thread: its
@@ -20,14 +22,18 @@
 //                        futex(2) FUTEX_WAKE calls (the hand-rolled design)
 // Reported per round:
 //   waker_us_p50 / _p90    the waker's wall time for the advance
-//   all_awake_us_p50 / _p90 from the advance to the last waiter running
+//   all_awake_us_p50 / _p90 from the advance to the last released waiter
+//                          running
 //   waker_syscalls         the waker's syscalls during the advance (exact:
 //                          perf tracepoint raw_syscalls:sys_enter; -1 if
 //                          perf is not permitted)
 //   waker_nvcsw / nivcsw   the waker's voluntary / involuntary context
 //                          switches during the advance (RUSAGE_THREAD)
-//   all_nvcsw / all_nivcsw the whole process's context switches from the
-//                          advance until every waiter ran (RUSAGE_SELF)
+//   waiters_nvcsw / _nivcsw the waiters' context switches from the advance
+//                          until every waiter is asleep again (RUSAGE_SELF
+//                          less the waker's RUSAGE_THREAD): a released
+//                          waiter adds one voluntary switch, a waiter woken
+//                          for nothing one more
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -94,22 +100,26 @@ struct Shared {
 
 void BM_Advance(benchmark::State& state, Design design) {
   const int n = static_cast<int>(state.range(0));
+  const int groups = static_cast<int>(state.range(1));  // n % groups == 0
+  auto released_by = [&](int i, uint64_t round) {
+    return static_cast<uint64_t>(i % groups) == (round - 1) % groups;
+  };
   std::unique_ptr<Waiter[]> w(new Waiter[n]);
   Shared sh;
   std::atomic<int64_t> woken{0};
   std::atomic<bool> quit{false};
 
-  auto wait_round = [&](int i, uint64_t round) {
+  auto wait_round = [&](int i, uint64_t target) {
     switch (design) {
       case Design::kWatermark:
       case Design::kWatermarkLoop:
       case Design::kWatermarkOffload:
-        sh.wm.wait_until_reached(round);
+        sh.wm.wait_until_reached(target);
         break;
       case Design::kCondVar: {
         std::unique_lock<std::mutex> lock(sh.mu);
         ++sh.cv_waiting;
-        while (sh.cv_position < round) sh.cv.wait(lock);
+        while (sh.cv_position < target) sh.cv.wait(lock);
         --sh.cv_waiting;
         break;
       }
@@ -128,8 +138,8 @@ void BM_Advance(benchmark::State& state, Design design) {
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
       w[i].tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
-      for (uint64_t round = 1;; ++round) {
-        wait_round(i, round);
+      for (uint64_t target = 1 + i % groups;; target += groups) {
+        wait_round(i, target);
         w[i].awake_ns.store(NowNs(), std::memory_order_relaxed);
         woken.fetch_add(1, std::memory_order_release);
         if (quit.load(std::memory_order_acquire)) return;
@@ -160,7 +170,7 @@ void BM_Advance(benchmark::State& state, Design design) {
     return false;
   };
   auto wait_all_asleep = [&] {
-    while (woken.load(std::memory_order_acquire) < static_cast<int64_t>(round) * n) {
+    while (woken.load(std::memory_order_acquire) < static_cast<int64_t>(round) * n / groups) {
       std::this_thread::yield();
     }
     for (;;) {
@@ -192,6 +202,7 @@ void BM_Advance(benchmark::State& state, Design design) {
         break;
       case Design::kFutexPerWaiter:
         for (int i = 0; i < n; ++i) {
+          if (!released_by(i, round)) continue;  // it knows every waiter's target
           w[i].word.store(1, std::memory_order_release);
           (void)futex::Wake(w[i].word, 1, FutexScope::kPrivate, futex::kMatchAny);
         }
@@ -215,25 +226,31 @@ void BM_Advance(benchmark::State& state, Design design) {
     const int64_t t1 = NowNs();
     const int64_t c1 = sys.Read();
     const ThreadUsage u1 = ThreadUsage::Now();
-    while (woken.load(std::memory_order_acquire) < static_cast<int64_t>(round) * n) {
+    while (woken.load(std::memory_order_acquire) < static_cast<int64_t>(round) * n / groups) {
       std::this_thread::yield();
     }
-    const ProcessUsage p1 = ProcessUsage::Now();
     int64_t last = 0;
-    for (int i = 0; i < n; ++i) last = std::max(last, w[i].awake_ns.load(std::memory_order_relaxed));
+    for (int i = 0; i < n; ++i) {
+      if (released_by(i, round)) last = std::max(last, w[i].awake_ns.load(std::memory_order_relaxed));
+    }
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
     waker_ns.push_back(t1 - t0);
     awake_ns.push_back(last - t0);
     syscalls += c1 - c0 - 1;  // minus the second Read itself
     nvcsw += u1.nvcsw - u0.nvcsw;
     nivcsw += u1.nivcsw - u0.nivcsw;
-    all_nvcsw += p1.nvcsw - p0.nvcsw;
-    all_nivcsw += p1.nivcsw - p0.nivcsw;
+    // The waiters' switches until every one is asleep again (the process's
+    // minus the waker's own, which polls /proc and yields meanwhile).
+    wait_all_asleep();
+    const ProcessUsage p1 = ProcessUsage::Now();
+    const ThreadUsage u2 = ThreadUsage::Now();
+    all_nvcsw += (p1.nvcsw - p0.nvcsw) - (u2.nvcsw - u0.nvcsw);
+    all_nivcsw += (p1.nivcsw - p0.nivcsw) - (u2.nivcsw - u0.nivcsw);
   }
 
   wait_all_asleep();
   quit.store(true, std::memory_order_release);
-  advance();
+  for (int g = 0; g < groups; ++g) advance();
   for (auto& t : threads) t.join();
 
   const double rounds = static_cast<double>(waker_ns.size());
@@ -244,19 +261,22 @@ void BM_Advance(benchmark::State& state, Design design) {
   state.counters["waker_syscalls"] = sys.ok() ? static_cast<double>(syscalls) / rounds : -1;
   state.counters["waker_nvcsw"] = static_cast<double>(nvcsw) / rounds;
   state.counters["waker_nivcsw"] = static_cast<double>(nivcsw) / rounds;
-  state.counters["all_nvcsw"] = static_cast<double>(all_nvcsw) / rounds;
-  state.counters["all_nivcsw"] = static_cast<double>(all_nivcsw) / rounds;
+  state.counters["waiters_nvcsw"] = static_cast<double>(all_nvcsw) / rounds;
+  state.counters["waiters_nivcsw"] = static_cast<double>(all_nivcsw) / rounds;
 }
 
+// {N, G}: all reached at 8, 64, 512; one eighth reached at 64, 512.
 void Sizes(benchmark::internal::Benchmark* b) {
-  b->UseManualTime()->Unit(benchmark::kMicrosecond);
-  b->Arg(8)->Iterations(200);
+  b->UseManualTime()->Unit(benchmark::kMicrosecond)->ArgNames({"waiters", "groups"});
+  b->Args({8, 1})->Iterations(200);
 }
 void Sizes64(benchmark::internal::Benchmark* b) {
-  b->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(64)->Iterations(100);
+  b->UseManualTime()->Unit(benchmark::kMicrosecond)->ArgNames({"waiters", "groups"});
+  b->Args({64, 1})->Args({64, 8})->Iterations(100);
 }
 void Sizes512(benchmark::internal::Benchmark* b) {
-  b->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(512)->Iterations(20);
+  b->UseManualTime()->Unit(benchmark::kMicrosecond)->ArgNames({"waiters", "groups"});
+  b->Args({512, 1})->Args({512, 8})->Iterations(24);
 }
 
 #ifdef RINGLOCK_BENCH_CORE_ONLY
