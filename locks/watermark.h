@@ -72,8 +72,10 @@
 // unlinks its node: a wake is never shared, so there is nothing to pass on.
 //
 // Invariants:
-//   INV1  A node is linked iff its word is kWaiting and its waiter is
-//         registered; the list is ordered by target.
+//   INV1  Every linked node's word is kWaiting and its waiter registered;
+//         the list is ordered by target. Only an advance sets kReached, and
+//         only on a node it unlinks in the same lock hold; a leaving waiter
+//         unlinks its node only if it is still kWaiting.
 //   INV2  A waiter links its node only after seeing, under the lock, a
 //         position below its target: every later advance reaching the target
 //         takes the lock after it and finds the node (no lost wakeup).
