@@ -102,6 +102,21 @@ TEST(WatermarkBasicTest, AdvanceWithoutWaitersQueuesNoWake) {
   EXPECT_EQ(WakeBatch::Pending(), 0);
 }
 
+// Destroying a Watermark a waiter is registered on (here an acquisition
+// armed by hand, as a waiter about to sleep) aborts naming the misuse.
+void DestroyWithRegisteredWaiter() {
+  auto wm = std::make_unique<Watermark>();
+  internal::WatermarkAcquisition acq(*wm, 5);
+  uint32_t expected = 0;
+  if (acq.Arm(&expected)) return;  // not reached: registered
+  wm.reset();
+}
+
+TEST(WatermarkDeathTest, DestroyedWithWaitersAborts) {
+  if (!internal::kDebugChecks) GTEST_SKIP() << "debug builds only";
+  EXPECT_DEATH(DestroyWithRegisteredWaiter(), "ringlock::Watermark: misuse: destroyed with waiters");
+}
+
 class WatermarkTest : public testing::WaiterModeTest {};
 
 // Targets 1..8; advance_to(3) releases exactly the three reached (one wake
