@@ -28,6 +28,7 @@
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
 #include "locks/wait_any.h"
+#include "locks/watermark.h"
 #include "uring/event_loop.h"
 #include "uring/futex_op.h"
 

@@ -15,6 +15,7 @@ CORE_SRCS = [
     "wait_any.cc",
     "wait_backend.cc",
     "wake_batch.cc",
+    "watermark.cc",
 ]
 
 CORE_HDRS = [
@@ -27,6 +28,7 @@ CORE_HDRS = [
     "semaphore.h",
     "wait_any.h",
     "wake_batch.h",
+    "watermark.h",
 ]
 
 CORE_INTERNAL_HDRS = [

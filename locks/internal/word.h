@@ -28,6 +28,8 @@ namespace ringlock::internal {
 #ifndef RINGLOCK_MODEL_CHECK
 
 using FutexWord = std::atomic<uint32_t>;
+// A 64-bit protocol value that is never slept on (Watermark's position).
+using Atomic64 = std::atomic<uint64_t>;
 using WaitEntry = futex::WaitvEntry;  // {word, expected, scope}
 
 inline FutexWaitResult FutexWait(const FutexWord& word, uint32_t expected, Deadline deadline,
@@ -51,6 +53,7 @@ inline constexpr int kSemaphoreYields = 4;
 #else  // RINGLOCK_MODEL_CHECK: defined by locks/check/model_seam.cc
 
 using FutexWord = check::Atomic<uint32_t>;
+using Atomic64 = check::Atomic<uint64_t>;
 struct WaitEntry {
   const FutexWord* word;
   uint32_t expected;

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "locks/check/model_loop.h"
 #include "locks/check/scheduler.h"
 #include "locks/barrier.h"
@@ -22,6 +24,7 @@
 #include "locks/mutex.h"
 #include "locks/once.h"
 #include "locks/wake_batch.h"
+#include "locks/watermark.h"
 #include "tests/check/protocol_checks.h"
 
 namespace ringlock::testing {
@@ -363,6 +366,46 @@ inline void LatchTimedWaiter(LatchState& s) {
     LatchReturned(s);
   } else {
     ++s.timed_out;
+
+// ---- Watermark: waiters with different targets, two advances -------------
+//
+// Waiters (blocking, timed, coroutine, a coroutine destroyed while it waits,
+// ring-blocking) wait for targets 1 and 2 while an advancer runs
+// advance_to(1) then advance_to(2). Checked: no waiter returns before its
+// target is reached (INV3), none stays asleep once it is (the checker's lost
+// wakeup), every one is released exactly once or gave up, and at the end
+// nobody is registered, nothing is linked and the lock is free.
+
+struct WatermarkState {
+  Watermark wm;
+  int released = 0;   // waiters that returned having reached their target
+  int gave_up = 0;    // timed out, or destroyed while waiting
+  int early = 0;      // returned before the target (INV3 broken)
+  size_t advanced = 0;  // waiters advance_to reported releasing
+  WatermarkState() { check::NameWord(&wm.lock_word(), "wm.lock"); }
+};
+
+inline void WatermarkReturned(WatermarkState& s, uint64_t target) {
+  if (s.wm.position() < target) ++s.early;
+  ++s.released;
+}
+
+inline void WatermarkWaiter1(WatermarkState& s) {
+  s.wm.wait_until_reached(1);
+  WatermarkReturned(s, 1);
+}
+
+inline void WatermarkWaiter2(WatermarkState& s) {
+  s.wm.wait_until_reached(2);
+  WatermarkReturned(s, 2);
+}
+
+// Target 2, gives up at 3 ms of virtual time (a timeout is a scheduler choice).
+inline void WatermarkTimedWaiter2(WatermarkState& s) {
+  if (s.wm.wait_until_reached_deadline(2, Deadline::FromMonotonicNanos(3'000'000))) {
+    WatermarkReturned(s, 2);
+  } else {
+    ++s.gave_up;
     check::Count("timed waiter gave up");
   }
 }
@@ -524,6 +567,31 @@ inline void BarrierCoroutineParticipant(BarrierState& s) {
       ++s.arrivals[p];
       co_await s.barrier.arrive_and_wait_async(loop);
       BarrierPassed(s, p);
+
+inline void WatermarkCoroutineWaiter(WatermarkState& s, uint64_t target) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](WatermarkState& s, check::ModelLoop& loop, bool& done, uint64_t target) -> check::Detached {
+    co_await s.wm.wait_until_reached_async(loop, target);
+    WatermarkReturned(s, target);
+    done = true;
+  }(s, loop, done, target);
+  loop.RunUntil([&] { return done; });
+}
+inline void WatermarkCoroutineWaiter2(WatermarkState& s) { WatermarkCoroutineWaiter(s, 2); }
+
+// Target 2, a coroutine's timed wait (the async driver's linked timeout).
+inline void WatermarkTimedCoroutine2(WatermarkState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](WatermarkState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    const absl::Status st = co_await s.wm.wait_until_reached_async_until(
+        loop, 2, Deadline::FromMonotonicNanos(3'000'000));
+    if (st.ok()) {
+      WatermarkReturned(s, 2);
+    } else {
+      ++s.gave_up;
+      check::Count("timed waiter gave up");
     }
     done = true;
   }(s, loop, done);
@@ -564,6 +632,63 @@ inline check::Model<BarrierState> BarrierTwoOverTwoPhases(void (*second)(Barrier
                           BarrierState::kPhases * internal::kBarrierPhaseOne;
     if (s.barrier.word().load() != idle)
       return "barrier word not idle (phase 2, R=E=2, W=0): " + Hex(s.barrier.word().load());
+
+// Target 2; the scheduler may destroy the coroutine while it waits.
+inline void WatermarkCancellableCoroutine2(WatermarkState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  OwnedCoroutine c = [](WatermarkState& s, check::ModelLoop& loop,
+                        bool& done) -> OwnedCoroutine {
+    co_await s.wm.wait_until_reached_async(loop, 2);
+    WatermarkReturned(s, 2);
+    done = true;
+  }(s, loop, done);
+  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
+    c.handle.destroy();  // orphans its wait: the completion unlinks the node
+    ++s.gave_up;
+    done = true;
+  } else {
+    loop.RunUntil([&] { return done; });
+    c.handle.destroy();
+  }
+  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
+  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
+}
+
+inline void WatermarkRingBlockingWaiter1(WatermarkState& s) {
+  check::ModelLoop loop;
+  check::ModelRingBackend ring(loop);
+  internal::SetThreadWaitBackend(&ring);
+  WatermarkWaiter1(s);
+  internal::SetThreadWaitBackend(nullptr);
+}
+
+inline void WatermarkAdvancer(WatermarkState& s) {
+  s.advanced += s.wm.advance_to(1);
+  s.advanced += s.wm.advance_to(2);
+}
+
+inline check::Model<WatermarkState> WatermarkWaiters(
+    std::vector<void (*)(WatermarkState&)> waiters) {
+  check::Model<WatermarkState> m;
+  const int n = static_cast<int>(waiters.size());
+  for (auto* w : waiters) m.threads.push_back(w);
+  m.threads.push_back(WatermarkAdvancer);
+  m.invariant = [](WatermarkState& s) -> std::string {
+    if (s.early > 0) return "a waiter returned before its target was reached (INV3)";
+    if (s.wm.lock_word().load() > 2) return "watermark lock word " + Hex(s.wm.lock_word().load());
+    return "";
+  };
+  m.final_check = [n](WatermarkState& s) -> std::string {
+    if (s.released + s.gave_up != n)
+      return "waiters released " + std::to_string(s.released) + " + gave up " +
+             std::to_string(s.gave_up) + " != " + std::to_string(n);
+    if (s.advanced > static_cast<size_t>(n))
+      return "advance_to released " + std::to_string(s.advanced) + " waiters of " +
+             std::to_string(n);
+    if (s.wm.waiters() != 0) return std::to_string(s.wm.waiters()) + " waiters still registered";
+    if (s.wm.lock_word().load() != 0) return "watermark lock not free at the end";
+    if (s.wm.position() != 2) return "position " + std::to_string(s.wm.position()) + " != 2";
     return "";
   };
   return m;

@@ -68,6 +68,14 @@ std::vector<Case> CasesFor(const std::string& mutant) {
     return {{BarrierTwoOverTwoPhases().ToConfig("barrier of 2, 2 phases: futex, coroutine"),
              ProtocolOptions()}};
   }
+  if (mutant.rfind("watermark_", 0) == 0) {
+    return {{WatermarkWaiters({WatermarkWaiter1, WatermarkTimedWaiter2})
+                 .ToConfig("watermark: waiter@1 + timed@2, advance 1 then 2"),
+             ProtocolOptions()},
+            {WatermarkWaiters({WatermarkWaiter1, WatermarkTimedCoroutine2})
+                 .ToConfig("watermark: waiter@1 + timed coroutine@2, advance 1 then 2"),
+             ProtocolOptions()}};
+  }
   return {{BatchedUnlockThenSleep().ToConfig("wake batch: unlock a in a batch, then sleep on b"),
            CondVarOptions()}};
 }

@@ -51,6 +51,73 @@ MUTATIONS = {
         ("  if (w & kBarrierWaiters) WakeWord(word, INT_MAX, scope);\n}",
          "  if (w & kBarrierWaiters) WakeWord(word, INT_MAX, scope);\n  run(completion);\n}"),
     ],
+    # advance_to releases the waiters it finds before publishing the
+    # position: they return below their target (INV3), and a waiter that
+    # links in between sleeps past it (INV2).
+    "watermark_advance_wakes_before_publishing": (
+        """  uint64_t cur = position_.load(std::memory_order_relaxed);
+  do {
+    if (pos <= cur) return 0;
+  } while (!position_.compare_exchange_weak(cur, pos, std::memory_order_release,
+                                            std::memory_order_relaxed));
+  // Published first (INV2): a waiter that links after this lock hold saw it.
+  WakeBatch batch;  // the wakes leave together, after the lock is released
+  size_t released = 0;
+  Lock();
+  while (head_ != nullptr && head_->target <= pos) {
+    if (WakeBatch::Pending() == WakeBatch::kCapacity) {
+      // Full: send outside the lock, so released waiters can register again.
+      Unlock();
+      batch.Flush();
+      Lock();
+      continue;
+    }
+    WatermarkNode* n = head_;
+    Unlink(n);
+    n->word.store(kWatermarkReached, std::memory_order_release);
+    // The node may go back to the pool before this wake leaves: pooled
+    // memory stays the Watermark's, so a late wake is at worst spurious.
+    internal::WakeWord(n->word, 1, FutexScope::kPrivate);
+    ++released;
+  }
+  Unlock();
+  return released;
+}""",
+        """  if (pos <= position_.load(std::memory_order_relaxed)) return 0;
+  WakeBatch batch;
+  size_t released = 0;
+  Lock();
+  while (head_ != nullptr && head_->target <= pos) {
+    if (WakeBatch::Pending() == WakeBatch::kCapacity) {
+      Unlock();
+      batch.Flush();
+      Lock();
+      continue;
+    }
+    WatermarkNode* n = head_;
+    Unlink(n);
+    n->word.store(kWatermarkReached, std::memory_order_release);
+    internal::WakeWord(n->word, 1, FutexScope::kPrivate);
+    ++released;
+  }
+  Unlock();
+  position_.store(pos, std::memory_order_release);
+  return released;
+}""",
+    ),
+    # Arm links its node without re-reading the position under the lock
+    # (INV2): an advance between the first read and the link misses it.
+    "watermark_arm_skips_recheck": (
+        """  wm_->Lock();
+  // Re-read under the lock (INV2).
+  if (wm_->position() >= target_) {
+    wm_->Unlock();
+    return true;
+  }
+""",
+        """  wm_->Lock();
+""",
+    ),
     # A thread sleeps while wakes it queued in a WakeBatch are held back.
     "sleep_with_batch_held": (
         "  while (t_wakes.count > 0) FlushThreadWakes();",
