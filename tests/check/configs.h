@@ -366,46 +366,6 @@ inline void LatchTimedWaiter(LatchState& s) {
     LatchReturned(s);
   } else {
     ++s.timed_out;
-
-// ---- Watermark: waiters with different targets, two advances -------------
-//
-// Waiters (blocking, timed, coroutine, a coroutine destroyed while it waits,
-// ring-blocking) wait for targets 1 and 2 while an advancer runs
-// advance_to(1) then advance_to(2). Checked: no waiter returns before its
-// target is reached (INV3), none stays asleep once it is (the checker's lost
-// wakeup), every one is released exactly once or gave up, and at the end
-// nobody is registered, nothing is linked and the lock is free.
-
-struct WatermarkState {
-  Watermark wm;
-  int released = 0;   // waiters that returned having reached their target
-  int gave_up = 0;    // timed out, or destroyed while waiting
-  int early = 0;      // returned before the target (INV3 broken)
-  size_t advanced = 0;  // waiters advance_to reported releasing
-  WatermarkState() { check::NameWord(&wm.lock_word(), "wm.lock"); }
-};
-
-inline void WatermarkReturned(WatermarkState& s, uint64_t target) {
-  if (s.wm.position() < target) ++s.early;
-  ++s.released;
-}
-
-inline void WatermarkWaiter1(WatermarkState& s) {
-  s.wm.wait_until_reached(1);
-  WatermarkReturned(s, 1);
-}
-
-inline void WatermarkWaiter2(WatermarkState& s) {
-  s.wm.wait_until_reached(2);
-  WatermarkReturned(s, 2);
-}
-
-// Target 2, gives up at 3 ms of virtual time (a timeout is a scheduler choice).
-inline void WatermarkTimedWaiter2(WatermarkState& s) {
-  if (s.wm.wait_until_reached_deadline(2, Deadline::FromMonotonicNanos(3'000'000))) {
-    WatermarkReturned(s, 2);
-  } else {
-    ++s.gave_up;
     check::Count("timed waiter gave up");
   }
 }
@@ -567,31 +527,6 @@ inline void BarrierCoroutineParticipant(BarrierState& s) {
       ++s.arrivals[p];
       co_await s.barrier.arrive_and_wait_async(loop);
       BarrierPassed(s, p);
-
-inline void WatermarkCoroutineWaiter(WatermarkState& s, uint64_t target) {
-  check::ModelLoop loop;
-  bool done = false;
-  [](WatermarkState& s, check::ModelLoop& loop, bool& done, uint64_t target) -> check::Detached {
-    co_await s.wm.wait_until_reached_async(loop, target);
-    WatermarkReturned(s, target);
-    done = true;
-  }(s, loop, done, target);
-  loop.RunUntil([&] { return done; });
-}
-inline void WatermarkCoroutineWaiter2(WatermarkState& s) { WatermarkCoroutineWaiter(s, 2); }
-
-// Target 2, a coroutine's timed wait (the async driver's linked timeout).
-inline void WatermarkTimedCoroutine2(WatermarkState& s) {
-  check::ModelLoop loop;
-  bool done = false;
-  [](WatermarkState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
-    const absl::Status st = co_await s.wm.wait_until_reached_async_until(
-        loop, 2, Deadline::FromMonotonicNanos(3'000'000));
-    if (st.ok()) {
-      WatermarkReturned(s, 2);
-    } else {
-      ++s.gave_up;
-      check::Count("timed waiter gave up");
     }
     done = true;
   }(s, loop, done);
@@ -632,6 +567,83 @@ inline check::Model<BarrierState> BarrierTwoOverTwoPhases(void (*second)(Barrier
                           BarrierState::kPhases * internal::kBarrierPhaseOne;
     if (s.barrier.word().load() != idle)
       return "barrier word not idle (phase 2, R=E=2, W=0): " + Hex(s.barrier.word().load());
+    return "";
+  };
+  return m;
+}
+
+// ---- Watermark: waiters with different targets, two advances -------------
+//
+// Waiters (blocking, timed, coroutine, a coroutine destroyed while it waits,
+// ring-blocking) wait for targets 1 and 2 while an advancer runs
+// advance_to(1) then advance_to(2). Checked: no waiter returns before its
+// target is reached (INV3), none stays asleep once it is (the checker's lost
+// wakeup), every one is released exactly once or gave up, and at the end
+// nobody is registered, nothing is linked and the lock is free.
+
+struct WatermarkState {
+  Watermark wm;
+  int released = 0;   // waiters that returned having reached their target
+  int gave_up = 0;    // timed out, or destroyed while waiting
+  int early = 0;      // returned before the target (INV3 broken)
+  size_t advanced = 0;  // waiters advance_to reported releasing
+  WatermarkState() { check::NameWord(&wm.lock_word(), "wm.lock"); }
+};
+
+inline void WatermarkReturned(WatermarkState& s, uint64_t target) {
+  if (s.wm.position() < target) ++s.early;
+  ++s.released;
+}
+
+inline void WatermarkWaiter1(WatermarkState& s) {
+  s.wm.wait_until_reached(1);
+  WatermarkReturned(s, 1);
+}
+
+inline void WatermarkWaiter2(WatermarkState& s) {
+  s.wm.wait_until_reached(2);
+  WatermarkReturned(s, 2);
+}
+
+// Target 2, gives up at 3 ms of virtual time (a timeout is a scheduler choice).
+inline void WatermarkTimedWaiter2(WatermarkState& s) {
+  if (s.wm.wait_until_reached_deadline(2, Deadline::FromMonotonicNanos(3'000'000))) {
+    WatermarkReturned(s, 2);
+  } else {
+    ++s.gave_up;
+    check::Count("timed waiter gave up");
+  }
+}
+
+inline void WatermarkCoroutineWaiter(WatermarkState& s, uint64_t target) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](WatermarkState& s, check::ModelLoop& loop, bool& done, uint64_t target) -> check::Detached {
+    co_await s.wm.wait_until_reached_async(loop, target);
+    WatermarkReturned(s, target);
+    done = true;
+  }(s, loop, done, target);
+  loop.RunUntil([&] { return done; });
+}
+inline void WatermarkCoroutineWaiter2(WatermarkState& s) { WatermarkCoroutineWaiter(s, 2); }
+
+// Target 2, a coroutine's timed wait (the async driver's linked timeout).
+inline void WatermarkTimedCoroutine2(WatermarkState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](WatermarkState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    const absl::Status st = co_await s.wm.wait_until_reached_async_until(
+        loop, 2, Deadline::FromMonotonicNanos(3'000'000));
+    if (st.ok()) {
+      WatermarkReturned(s, 2);
+    } else {
+      ++s.gave_up;
+      check::Count("timed waiter gave up");
+    }
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+}
 
 // Target 2; the scheduler may destroy the coroutine while it waits.
 inline void WatermarkCancellableCoroutine2(WatermarkState& s) {
