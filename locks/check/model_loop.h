@@ -122,6 +122,22 @@ class ModelRingBackend final : public ringlock::internal::WaitBackend {
   ModelLoop& loop_;
 };
 
+// Makes the calling thread ring-blocking for the scope: its blocking waits
+// arm ops on its own ModelLoop and run it until they complete, as a thread
+// that runs an EventLoop does.
+class RingBlockingScope {
+ public:
+  RingBlockingScope() : previous_(ringlock::internal::SetThreadWaitBackend(&ring_)) {}
+  ~RingBlockingScope() { ringlock::internal::SetThreadWaitBackend(previous_); }
+  RingBlockingScope(const RingBlockingScope&) = delete;
+  RingBlockingScope& operator=(const RingBlockingScope&) = delete;
+
+ private:
+  ModelLoop loop_;
+  ModelRingBackend ring_{loop_};
+  ringlock::internal::WaitBackend* previous_;
+};
+
 }  // namespace ringlock::check
 
 namespace ringlock::internal {

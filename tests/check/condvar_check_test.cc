@@ -23,7 +23,7 @@ namespace {
 
 using check::Detached;
 using check::ModelLoop;
-using check::ModelRingBackend;
+using check::RingBlockingScope;
 
 // notify_all configurations wait for `ready`; notify_one ones consume
 // `tokens` (the notifier adds one and notifies once per token).
@@ -118,11 +118,8 @@ void CoroutineWaiter(CvState& s) {
 }
 
 void RingBlockingWaiter(CvState& s) {
-  ModelLoop loop;
-  ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  RingBlockingScope ring;
   Waiter(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 std::string CvInvariant(CvState& s) {

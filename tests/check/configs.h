@@ -96,6 +96,23 @@ struct OwnedCoroutine {
   std::coroutine_handle<promise_type> handle;
 };
 
+// Runs `c`'s loop until the coroutine is done, or (a scheduler choice, while
+// it still waits) destroys it, orphaning its wait, and calls on_destroy. Then
+// dispatches until every orphaned op of this thread is gone.
+template <class OnDestroy>
+void FinishOrDestroy(OwnedCoroutine& c, check::ModelLoop& loop, const bool& done,
+                     OnDestroy on_destroy) {
+  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
+    c.handle.destroy();
+    on_destroy();
+  } else {
+    loop.RunUntil([&] { return done; });
+    c.handle.destroy();
+  }
+  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
+  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
+}
+
 inline void CancellableCoroutineLocker(MutexState& s) {
   check::ModelLoop loop;
   bool done = false;
@@ -105,26 +122,14 @@ inline void CancellableCoroutineLocker(MutexState& s) {
     guard.unlock();
     done = true;
   }(s, loop, done);
-  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
-    c.handle.destroy();  // orphans its wait
-    ++s.timed_out;       // counted as a locker that gave up
-    done = true;
-  } else {
-    loop.RunUntil([&] { return done; });
-    c.handle.destroy();
-  }
-  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
-  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
+  FinishOrDestroy(c, loop, done, [&] { ++s.timed_out; });  // a locker that gave up
 }
 
 // A thread that runs a loop and calls the blocking lock(): it sleeps in the
 // ring (an armed FUTEX_WAIT op), as ring-blocking threads do.
 inline void RingBlockingLocker(MutexState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  check::RingBlockingScope ring;
   Locker(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 inline std::string MutexSleepCheck(MutexState& s, const void* word, uint32_t expected,
@@ -348,11 +353,10 @@ inline void LatchCountDownThenCoroutineWait(LatchState& s) {
 }
 
 inline void LatchRingBlockingWaiter(LatchState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
-  s.latch.wait();
-  internal::SetThreadWaitBackend(nullptr);
+  {
+    check::RingBlockingScope ring;
+    s.latch.wait();
+  }
   LatchReturned(s);
 }
 
@@ -444,11 +448,10 @@ inline void OnceCoroutineCaller(OnceState& s) {
 }
 
 inline void OnceRingBlockingCaller(OnceState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
-  s.once.call_once([&] { OnceCallable(s, false); });
-  internal::SetThreadWaitBackend(nullptr);
+  {
+    check::RingBlockingScope ring;
+    s.once.call_once([&] { OnceCallable(s, false); });
+  }
   OnceReturned(s);
 }
 
@@ -534,11 +537,8 @@ inline void BarrierCoroutineParticipant(BarrierState& s) {
 }
 
 inline void BarrierRingBlockingParticipant(BarrierState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  check::RingBlockingScope ring;
   BarrierParticipant(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 // Arrives in phase 0 and drops out: phase 1 expects one arrival fewer.
@@ -655,24 +655,13 @@ inline void WatermarkCancellableCoroutine2(WatermarkState& s) {
     WatermarkReturned(s, 2);
     done = true;
   }(s, loop, done);
-  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
-    c.handle.destroy();  // orphans its wait: the completion unlinks the node
-    ++s.gave_up;
-    done = true;
-  } else {
-    loop.RunUntil([&] { return done; });
-    c.handle.destroy();
-  }
-  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
-  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
+  // A destroyed one's orphaned completion unlinks its node.
+  FinishOrDestroy(c, loop, done, [&] { ++s.gave_up; });
 }
 
 inline void WatermarkRingBlockingWaiter1(WatermarkState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  check::RingBlockingScope ring;
   WatermarkWaiter1(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 inline void WatermarkAdvancer(WatermarkState& s) {

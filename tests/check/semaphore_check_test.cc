@@ -18,7 +18,7 @@ namespace {
 
 using check::Detached;
 using check::ModelLoop;
-using check::ModelRingBackend;
+using check::RingBlockingScope;
 
 constexpr uint32_t kMax = 4;
 constexpr int kWaiters = 3;
@@ -72,11 +72,8 @@ void CoroutineAcquirer(SemState& s) {
 }
 
 void RingBlockingAcquirer(SemState& s) {
-  ModelLoop loop;
-  ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  RingBlockingScope ring;
   Acquirer(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 void Release(SemState& s, int n) {

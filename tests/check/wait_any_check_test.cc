@@ -79,11 +79,8 @@ void AnyOfMutexAndEvent(MutexEventState& s) {
 // The same from a thread that runs a loop: it sleeps in one FUTEX_WAITV op.
 template <bool kTimed>
 void RingBlockingAnyOfMutexAndEvent(MutexEventState& s) {
-  check::ModelLoop loop;
-  check::ModelRingBackend ring(loop);
-  internal::SetThreadWaitBackend(&ring);
+  check::RingBlockingScope ring;
   AnyOfMutexAndEvent<kTimed>(s);
-  internal::SetThreadWaitBackend(nullptr);
 }
 
 // The same as a coroutine: co_await WaitAnyAsync on the thread's loop.
@@ -113,16 +110,7 @@ void CancellableCoroutineAnyOfMutexAndEvent(MutexEventState& s) {
     TookFromMutexAndEvent(s, r.ok() ? *r : -1);
     done = true;
   }(s, loop, done);
-  if (!done && check::Choose(2, "destroy the waiting coroutine") == 1) {
-    c.handle.destroy();  // orphans its wait
-    TookFromMutexAndEvent(s, -1);
-    done = true;
-  } else {
-    loop.RunUntil([&] { return done; });
-    c.handle.destroy();
-  }
-  using Op = internal::AsyncLoop<check::ModelLoop>::Op;
-  loop.RunUntil([] { return Op::live_on_this_thread() == 0; });
+  testing::FinishOrDestroy(c, loop, done, [&] { TookFromMutexAndEvent(s, -1); });
 }
 
 void Locker(MutexEventState& s) {
