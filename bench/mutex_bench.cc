@@ -139,9 +139,12 @@ class AbslMutex {
 
 // The 3-state futex mutex of Ulrich Drepper, "Futexes Are Tricky" (2011),
 // section 6 ("mutex3"): 0 free, 1 locked, 2 locked with possible waiters.
-// No spinning: a contended locker goes straight to FUTEX_WAIT. Two atomic
-// RMWs per uncontended pair, like ringlock::Mutex.
-class DrepperMutex {
+// Two atomic RMWs per uncontended pair, like ringlock::Mutex. kSpins = 0 is
+// the paper's: a contended locker goes straight to FUTEX_WAIT. kSpins > 0
+// adds the spin real implementations add: up to kSpins tries (a load and a
+// pause each) before it sleeps, whoever else is asleep.
+template <int kSpins>
+class TextbookFutexMutex {
  public:
   void lock() {
     uint32_t c = 0;
@@ -149,7 +152,17 @@ class DrepperMutex {
                                       std::memory_order_relaxed)) {
       return;
     }
-    if (c != 2) c = word_.exchange(2, std::memory_order_acquire);
+    for (int i = 0; i < kSpins; ++i) {
+      uint32_t free = 0;
+      if (word_.load(std::memory_order_relaxed) == 0 &&
+          word_.compare_exchange_strong(free, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+        return;
+      }
+      __builtin_ia32_pause();
+    }
+    // After a spin the value seen first is stale: mark waiters regardless.
+    if (kSpins > 0 || c != 2) c = word_.exchange(2, std::memory_order_acquire);
     while (c != 0) {
       Futex(FUTEX_WAIT_PRIVATE, 2);
       c = word_.exchange(2, std::memory_order_acquire);
@@ -169,45 +182,8 @@ class DrepperMutex {
   std::atomic<uint32_t> word_{0};
 };
 static_assert(sizeof(std::atomic<uint32_t>) == 4);
-
-// The same textbook mutex with the spin real implementations add: up to 100
-// tries (a load and a pause each) before it sleeps, whoever else is asleep.
-class DrepperSpinMutex {
- public:
-  void lock() {
-    uint32_t c = 0;
-    if (word_.compare_exchange_strong(c, 1, std::memory_order_acquire,
-                                      std::memory_order_relaxed)) {
-      return;
-    }
-    for (int i = 0; i < 100; ++i) {
-      c = 0;
-      if (word_.load(std::memory_order_relaxed) == 0 &&
-          word_.compare_exchange_strong(c, 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
-        return;
-      }
-      __builtin_ia32_pause();
-    }
-    c = word_.exchange(2, std::memory_order_acquire);
-    while (c != 0) {
-      Futex(FUTEX_WAIT_PRIVATE, 2);
-      c = word_.exchange(2, std::memory_order_acquire);
-    }
-  }
-  void unlock() {
-    if (word_.fetch_sub(1, std::memory_order_release) != 1) {
-      word_.store(0, std::memory_order_release);
-      Futex(FUTEX_WAKE_PRIVATE, 1);
-    }
-  }
-
- private:
-  void Futex(int op, uint32_t val) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), op, val, nullptr, nullptr, 0);
-  }
-  std::atomic<uint32_t> word_{0};
-};
+using DrepperMutex = TextbookFutexMutex<0>;
+using DrepperSpinMutex = TextbookFutexMutex<100>;
 
 // The physical floor of an uncontended pair for a lock whose unlock can see
 // waiters: one CAS to lock, one atomic decrement to unlock (its result is
