@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <vector>
@@ -47,6 +48,21 @@ inline double Percentile(std::vector<int64_t>& v, double p) {
   std::sort(v.begin(), v.end());
   size_t idx = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
   return static_cast<double>(v[std::min(idx, v.size() - 1)]);
+}
+
+// True while the thread `tid` of this process is asleep in the kernel
+// (state S in /proc/self/task/<tid>/stat).
+inline bool AsleepInKernel(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  char buf[512];
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');
+  return p != nullptr && p[1] == ' ' && p[2] == 'S';
 }
 
 struct ThreadUsage {

@@ -64,18 +64,6 @@ struct alignas(64) Sleeper {
   std::atomic<pid_t> tid{0};
 };
 
-bool AsleepInKernel(pid_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", static_cast<int>(tid));
-  FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return false;
-  char buf[512];
-  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');
-  return p != nullptr && p[1] == ' ' && p[2] == 'S';
-}
 
 void BM_Wake64(benchmark::State& state, Mode mode) {
   std::unique_ptr<Sleeper[]> s(new Sleeper[kSleepers]);

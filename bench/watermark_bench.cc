@@ -61,18 +61,6 @@ namespace {
 
 enum class Design { kWatermark, kWatermarkLoop, kWatermarkOffload, kCondVar, kFutexPerWaiter };
 
-bool AsleepInKernel(pid_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", static_cast<int>(tid));
-  FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return false;
-  char buf[512];
-  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');
-  return p != nullptr && p[1] == ' ' && p[2] == 'S';
-}
 
 struct ProcessUsage {
   long nvcsw = 0, nivcsw = 0;
