@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -194,72 +196,118 @@ TEST_P(AsyncTest, LoopDestructionCancelsPendingWaits) {
   mu.unlock();
 }
 
+// The two pass-on regressions below need the coroutine's wait to be the
+// kernel's older sleeper when the wake comes, and only time arranges that
+// (a fallback helper thread arms the wait some time after Poll). On a loaded
+// machine the wake can reach the thread first: that attempt proves nothing
+// either way, so it is repeated with a longer settle time. The test fails if
+// the scenario happened and the wake was not passed on, or if it never
+// happened.
+enum class PassOn { kPassedOn, kLost, kScenarioMissed };
+
+void ExpectPassedOn(const std::function<PassOn(milliseconds settle)>& attempt) {
+  for (milliseconds settle{20}; settle <= milliseconds{640}; settle *= 2) {
+    switch (attempt(settle)) {
+      case PassOn::kPassedOn:
+        return;
+      case PassOn::kLost:
+        ADD_FAILURE() << "the destroyed coroutine did not pass its wake on (settle "
+                      << settle.count() << " ms)";
+        return;
+      case PassOn::kScenarioMissed:
+        continue;
+    }
+  }
+  ADD_FAILURE() << "the coroutine never was the older sleeper, even with 640 ms to settle";
+}
+
+// Polls the loop (which runs the orphaned completion's Leave) until `done`.
+bool PollUntil(EventLoop& loop, const std::atomic<bool>& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done.load() && std::chrono::steady_clock::now() < give_up) {
+    loop.Poll();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return done.load();
+}
+
 // Regression: a coroutine destroyed after an auto-reset set() spent its wake
 // on it must pass the set on; here to a thread blocked in wait().
 TEST_P(AsyncTest, DestroyedWaiterPassesAutoResetSetOn) {
-  auto loop = MakeLoop();
-  Event ev(EventMode::kAutoReset);
-  auto waiter = [&]() -> Task<void> { co_await ev.wait_async(*loop); };
-  Task<void> task = waiter();
-  task.handle().resume();  // arms the FUTEX_WAIT (registered: N=1)
-  loop->Poll();            // submits it
-  // In fallback mode the loop's helper thread arms it: give it time, so
-  // the coroutine is the older sleeper.
-  std::this_thread::sleep_for(milliseconds(20));
-  std::atomic<bool> thread_got{false};
-  std::thread t([&] {
-    ev.wait();
-    thread_got = true;
+  ExpectPassedOn([&](milliseconds settle) {
+    auto loop = MakeLoop();
+    Event ev(EventMode::kAutoReset);
+    auto waiter = [&]() -> Task<void> { co_await ev.wait_async(*loop); };
+    Task<void> task = waiter();
+    task.handle().resume();  // arms the FUTEX_WAIT (registered: N=1)
+    loop->Poll();            // submits it (fallback: hands it to the helper)
+    std::this_thread::sleep_for(settle);
+    std::atomic<bool> thread_got{false};
+    std::thread t([&] {
+      ev.wait();
+      thread_got = true;
+    });
+    while ((ev.word().load() >> 2) < 2) std::this_thread::yield();  // both registered
+    std::this_thread::sleep_for(settle);                            // both asleep
+    ev.set();  // the kernel wakes the oldest sleeper: the coroutine's wait
+    task = Task<void>();  // destroy the coroutine before its completion runs
+    std::this_thread::sleep_for(settle);
+    if (thread_got.load()) {  // the thread was woken first (nothing polled yet)
+      t.join();
+      ev.set();  // completes the orphaned wait, which leaves the set in place
+      loop->RunUntil([&] { return loop->in_flight() == 0; });
+      return PassOn::kScenarioMissed;
+    }
+    const bool passed = PollUntil(*loop, thread_got);
+    if (!passed) ev.set();  // release the thread: fail, do not hang
+    t.join();
+    loop->RunUntil([&] { return loop->in_flight() == 0; });
+    if (!passed) return PassOn::kLost;
+    EXPECT_FALSE(ev.is_set());
+    EXPECT_EQ(ev.word().load(), internal::kEventAuto);
+    return PassOn::kPassedOn;
   });
-  while ((ev.word().load() >> 2) < 2) std::this_thread::yield();  // both registered
-  std::this_thread::sleep_for(milliseconds(20));                  // both asleep
-  ev.set();  // the kernel wakes the oldest sleeper: the coroutine's wait
-  task = Task<void>();  // destroy the coroutine before its completion runs
-  std::this_thread::sleep_for(milliseconds(20));
-  EXPECT_FALSE(thread_got.load()) << "the set went to the thread, not the coroutine";
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!thread_got.load() && std::chrono::steady_clock::now() < give_up) {
-    loop->Poll();  // the orphaned completion runs Leave(): passes the set on
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  t.join();
-  loop->RunUntil([&] { return loop->in_flight() == 0; });
-  EXPECT_TRUE(thread_got.load());
-  EXPECT_FALSE(ev.is_set());
-  EXPECT_EQ(ev.word().load(), internal::kEventAuto);
 }
 
 // Regression: a coroutine destroyed after an unlock woke it hands the lock on.
 TEST_P(AsyncTest, DestroyedWaiterPassesMutexWakeOn) {
-  auto loop = MakeLoop();
-  Mutex mu;
-  mu.lock();
-  auto waiter = [&]() -> Task<void> { auto g = co_await mu.lock_async(*loop); };
-  Task<void> task = waiter();
-  task.handle().resume();
-  loop->Poll();
-  std::this_thread::sleep_for(milliseconds(20));  // let a fallback helper arm it
-  std::atomic<bool> thread_got{false};
-  std::thread t([&] {
+  ExpectPassedOn([&](milliseconds settle) {
+    auto loop = MakeLoop();
+    Mutex mu;
     mu.lock();
-    thread_got = true;
-    mu.unlock();
-  });
-  while ((mu.word().load() / Mutex::kWaiterOne) < 2) std::this_thread::yield();
-  std::this_thread::sleep_for(milliseconds(20));
-  mu.unlock();  // W=1, wakes the oldest sleeper: the coroutine's wait
-  task = Task<void>();
-  std::this_thread::sleep_for(milliseconds(20));
-  EXPECT_FALSE(thread_got.load()) << "the wake went to the thread, not the coroutine";
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!thread_got.load() && std::chrono::steady_clock::now() < give_up) {
+    auto waiter = [&]() -> Task<void> { auto g = co_await mu.lock_async(*loop); };
+    Task<void> task = waiter();
+    task.handle().resume();
     loop->Poll();
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  t.join();
-  loop->RunUntil([&] { return loop->in_flight() == 0; });
-  EXPECT_TRUE(thread_got.load());
-  EXPECT_EQ(mu.word().load(), 0u);
+    std::this_thread::sleep_for(settle);  // let a fallback helper arm it
+    std::atomic<bool> thread_got{false};
+    std::thread t([&] {
+      mu.lock();
+      thread_got = true;
+      mu.unlock();
+    });
+    while ((mu.word().load() / Mutex::kWaiterOne) < 2) std::this_thread::yield();
+    std::this_thread::sleep_for(settle);
+    mu.unlock();  // W=1, wakes the oldest sleeper: the coroutine's wait
+    task = Task<void>();
+    std::this_thread::sleep_for(settle);
+    if (thread_got.load()) {  // the thread was woken first; its unlock woke the orphan
+      t.join();
+      loop->RunUntil([&] { return loop->in_flight() == 0; });
+      EXPECT_EQ(mu.word().load(), 0u);
+      return PassOn::kScenarioMissed;
+    }
+    const bool passed = PollUntil(*loop, thread_got);
+    if (!passed) {  // the handoff was lost: the lock is free with the thread asleep
+      ADD_FAILURE() << "word " << std::hex << mu.word().load();
+      std::fflush(stdout);
+      std::_Exit(1);  // cannot release the thread without the protocol's help
+    }
+    t.join();
+    loop->RunUntil([&] { return loop->in_flight() == 0; });
+    EXPECT_EQ(mu.word().load(), 0u);
+    return PassOn::kPassedOn;
+  });
 }
 
 TEST_P(AsyncTest, SemaphoreAndCondVarAcrossThreadsAndCoroutines) {
