@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,10 @@ struct ThreadCounters {
   ThreadCounters* prev = nullptr;
   ThreadCounters* next = nullptr;
   bool registered = false;
+  // For pthread_cancel (see "cancellation" below).
+  pthread_t self{};
+  std::atomic<uintptr_t> cond_waiting_on{0};  // pthread_cond_t*; bit 0: a canceller notifies it
+  std::atomic<bool> cancel_requested{false};
 };
 
 // initial-exec: the library is loaded at startup (LD_PRELOAD), so its TLS is
@@ -150,6 +155,7 @@ __attribute__((noinline)) void Register() {
   if (g_threads != nullptr) g_threads->prev = &c;
   g_threads = &c;
   c.registered = true;
+  c.self = pthread_self();
   g_registry_mu.unlock();
   pthread_setspecific(g_exit_key, &c);
 }
@@ -333,10 +339,59 @@ int Mixed() {
   return EINVAL;
 }
 
-// What CondVar releases and retakes around its wait.
+// ---- cancellation ----
+//
+// pthread_cond_wait / timedwait / clockwait are cancellation points. glibc
+// 2.36 makes a blocking syscall cancellable by switching to asynchronous
+// cancellation around it, which ringlock's futex wait (deep in the CondVar
+// protocol) cannot safely do. Instead a wait publishes the condvar it sleeps
+// on, and pthread_cancel (interposed) wakes it with a notify_all (a spurious
+// wakeup for the others, as POSIX allows); the wait then returns with the
+// mutex held again and acts on the cancel with pthread_testcancel(), so the
+// cleanup handlers run with the mutex held, as POSIX requires.
+// The one race: the cancel arrives after the wait's entry check but before
+// it registered on the CondVar word, so its notify finds nobody. The wait
+// closes it in the callback CondVar runs after registering (HeldMutex::
+// unlock): it reads the thread's cancel_requested there and notifies the
+// condvar itself if set, so its own sleep fails at once. All seq_cst: the
+// waiter publishes, registers, does an RMW on the published word and reads
+// the request; the canceller writes the request and claims the published
+// word. Either the waiter reads the request, or the claim reads the RMW and
+// so sees the registration, and its notify wakes the waiter.
+
+// Publishes `c` as the condvar this thread is about to wait on.
+void PublishCondWait(ThreadCounters& self, pthread_cond_t* c) {
+  self.cond_waiting_on.store(reinterpret_cast<uintptr_t>(c), std::memory_order_seq_cst);
+}
+
+// Withdraws it; waits out a canceller that is notifying it right now (one
+// futex wake), so the condvar may be destroyed once the wait returns.
+void WithdrawCondWait(ThreadCounters& self) {
+  for (;;) {
+    uintptr_t v = self.cond_waiting_on.load(std::memory_order_acquire);
+    if (v & 1) {
+      sched_yield();
+    } else if (self.cond_waiting_on.compare_exchange_weak(v, 0, std::memory_order_acq_rel)) {
+      return;
+    }
+  }
+}
+
+// What CondVar releases (after registering the waiter) and retakes around
+// its wait.
 struct HeldMutex {
   pthread_mutex_t* m;
-  void unlock() { RlUnlock(m); }
+  pthread_cond_t* c;
+  ThreadCounters* cancellable;  // null when this wait is no cancellation point
+  void unlock() {
+    RlUnlock(m);
+    if (cancellable != nullptr) {
+      // An RMW on the published word after registering: a canceller whose
+      // claim reads it also sees the registration (see "cancellation").
+      cancellable->cond_waiting_on.fetch_add(0, std::memory_order_seq_cst);
+      if (cancellable->cancel_requested.load(std::memory_order_seq_cst)) Rlc(c).notify_all();
+    }
+  }
   void lock() {
     DropGhostWaiters(m);
     Rl(m).lock();
@@ -347,14 +402,51 @@ struct HeldMutex {
 int RlCondWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
   RINGLOCK_MISUSE_IF(Owner(m) != SelfTid(), kCondName,
                      "pthread_cond_wait with a mutex the calling thread does not hold");
-  HeldMutex held{m};
+  // A cancellation point only while cancellation is enabled.
+  int state = PTHREAD_CANCEL_DISABLE;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+  pthread_setcancelstate(state, nullptr);
+  ThreadCounters* cancellable = nullptr;
+  if (state == PTHREAD_CANCEL_ENABLE) {
+    pthread_testcancel();  // a cancel already pending acts now (the mutex is held)
+    cancellable = &t_counters;  // registered: the caller counted this wait
+    PublishCondWait(*cancellable, c);
+  }
+  HeldMutex held{m, c, cancellable};
+  int rc = 0;
   if (abstime == nullptr) {
     Rlc(c).wait(held);
-    return 0;
+  } else {
+    const std::chrono::steady_clock::time_point t{
+        std::chrono::nanoseconds(MonotonicNanos(clock, *abstime))};
+    if (Rlc(c).wait_until(held, t) == std::cv_status::timeout) rc = ETIMEDOUT;
   }
-  const std::chrono::steady_clock::time_point t{
-      std::chrono::nanoseconds(MonotonicNanos(clock, *abstime))};
-  return Rlc(c).wait_until(held, t) == std::cv_status::timeout ? ETIMEDOUT : 0;
+  if (cancellable != nullptr) {
+    WithdrawCondWait(*cancellable);
+    pthread_testcancel();  // the mutex is held again: cleanup handlers see it held
+  }
+  return rc;
+}
+
+// After glibc recorded the cancel: wakes the target if it is in a ringlock
+// condvar wait (or tells it, through cancel_requested, before it sleeps).
+void WakeCancelledCondWait(pthread_t target) {
+  g_registry_mu.lock();  // keeps the target's block alive (it unregisters at exit)
+  for (ThreadCounters* t = g_threads; t != nullptr; t = t->next) {
+    if (!pthread_equal(t->self, target)) continue;
+    t->cancel_requested.store(true, std::memory_order_seq_cst);
+    uintptr_t c = t->cond_waiting_on.load(std::memory_order_seq_cst);
+    // Claim it (bit 0) so the waiter cannot return and free it meanwhile.
+    while (c != 0 && !(c & 1) &&
+           !t->cond_waiting_on.compare_exchange_weak(c, c | 1, std::memory_order_seq_cst)) {
+    }
+    if (c != 0 && !(c & 1)) {
+      Rlc(reinterpret_cast<pthread_cond_t*>(c)).notify_all();
+      t->cond_waiting_on.store(c, std::memory_order_release);
+    }
+    break;
+  }
+  g_registry_mu.unlock();
 }
 
 }  // namespace
@@ -388,6 +480,12 @@ void ringlock_preload_get_stats(ringlock_preload_stats* all, ringlock_preload_st
 int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   g_forked_child_alone.store(false, std::memory_order_relaxed);
   return RINGLOCK_REAL(pthread_create)(t, attr, fn, arg);
+}
+
+int pthread_cancel(pthread_t t) {
+  const int rc = RINGLOCK_REAL(pthread_cancel)(t);
+  if (rc == 0) WakeCancelledCondWait(t);
+  return rc;
 }
 
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) {

@@ -6,7 +6,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tests/preload/preload_check.h"
 
@@ -308,6 +312,92 @@ static void ForkChildLocksAMutexAParentThreadWasStarvingOn(void) {
   CHECK(starving_at_fork > 0);  /* else this did not test the case */
 }
 
+/* pthread_cond_wait and pthread_cond_timedwait are cancellation points: a
+ * cancel acts on a thread asleep in them, or about to sleep, and the mutex is
+ * held again before the cleanup handlers run. Rounds cancel at different
+ * moments: before the wait starts, while it registers, and while asleep in
+ * the kernel (the hang the library once had: the wait was no cancellation
+ * point, so the join below never returned). */
+static pthread_mutex_t g_cancel_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cancel_cv = PTHREAD_COND_INITIALIZER;
+static int g_waiter_tid, g_waiter_started, g_cleanup_unlock_rc;
+
+static void UnlockOnCancel(void* arg) {
+  (void)arg;
+  /* Fails (EPERM, or a debug abort) unless this thread holds the mutex. */
+  g_cleanup_unlock_rc = pthread_mutex_unlock(&g_cancel_mu);
+}
+
+static void* CancelledWaiter(void* arg) {
+  const int timed = *(const int*)arg;
+  pthread_mutex_lock(&g_cancel_mu);
+  pthread_cleanup_push(UnlockOnCancel, NULL);
+  __atomic_store_n(&g_waiter_tid, (int)gettid(), __ATOMIC_RELAXED);
+  __atomic_store_n(&g_waiter_started, 1, __ATOMIC_RELEASE);
+  for (;;) { /* nobody signals: only a cancel ends this */
+    if (timed) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 3600;
+      pthread_cond_timedwait(&g_cancel_cv, &g_cancel_mu, &ts);
+    } else {
+      pthread_cond_wait(&g_cancel_cv, &g_cancel_mu);
+    }
+  }
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+static int AsleepInKernel(int tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return 0;
+  const size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+static void CancelledCondWaitActsWithTheMutexHeld(void) {
+  enum { kRounds = 400 };
+  preload_watchdog(20); /* a lost cancel hangs pthread_join */
+  int asleep_rounds = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    int timed = round % 2;
+    g_waiter_started = 0;
+    g_cleanup_unlock_rc = -1;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, CancelledWaiter, &timed) == 0);
+    switch (round % 4) {
+      case 0: /* at once: the cancel may be pending before the wait */
+        break;
+      case 1: /* while the wait registers and releases the mutex */
+        while (!__atomic_load_n(&g_waiter_started, __ATOMIC_ACQUIRE)) sched_yield();
+        for (volatile int i = 0; i < (round * 37) % 2000; ++i) {
+        }
+        break;
+      default: /* asleep in the kernel */
+        while (!__atomic_load_n(&g_waiter_started, __ATOMIC_ACQUIRE)) sched_yield();
+        pthread_mutex_lock(&g_cancel_mu); /* it released it: it is in the wait */
+        pthread_mutex_unlock(&g_cancel_mu);
+        for (int i = 0; i < 2000 && !AsleepInKernel(g_waiter_tid); ++i) usleep(100);
+        asleep_rounds += AsleepInKernel(g_waiter_tid);
+        break;
+    }
+    CHECK(pthread_cancel(t) == 0);
+    void* result = NULL;
+    CHECK(pthread_join(t, &result) == 0); /* the watchdog fails a hang here */
+    CHECK(result == PTHREAD_CANCELED);
+    CHECK(g_cleanup_unlock_rc == 0);
+    CHECK(pthread_mutex_trylock(&g_cancel_mu) == 0); /* the handler released it */
+    CHECK(pthread_mutex_unlock(&g_cancel_mu) == 0);
+  }
+  CHECK(asleep_rounds > kRounds / 4); /* else this did not test the sleeping case */
+  CHECK(pthread_cond_destroy(&g_cancel_cv) == 0);
+}
+
 int main(void) {
   preload_watchdog(60);
   (void)preload_stats_fn();
@@ -317,6 +407,7 @@ int main(void) {
   TimedCondWaits();
   GlibcKinds();
   ForkChildLocksAMutexAParentThreadWasStarvingOn();
+  CancelledCondWaitActsWithTheMutexHeld();
   printf("preload_c_test: all passed\n");
   return 0;
 }
