@@ -19,11 +19,11 @@
 // window (kWindow) and counts acquisitions; manual time is from both loops
 // ready to both done.
 //
-// Ringlock_RingBlocking runs with K=1 only: with K>1 a coroutine blocked in
+// Ringlock_RingBlocking with K>1 nests ring waits: a coroutine blocked in
 // lock() dispatches the loop's other coroutines, which block in lock() again
-// (nested ring waits); the outer waiter's wake (the Mutex's W bit) is then
-// stuck under the inner wait and the lock hangs (free, W=1, N>0). Found by
-// this benchmark; see README_uring.md.
+// above it. This benchmark once hung there (an outer waiter's wake stuck
+// under an inner wait); the ring wait backend now completes outer waits under
+// nested ones (RingBlockingTest.NestedWaitsOnOneMutex, README_uring.md).
 #include <sys/eventfd.h>
 #include <unistd.h>
 
