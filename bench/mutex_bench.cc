@@ -48,7 +48,9 @@
 // mean), worst_share (the least served thread's count over the fair share,
 // 1 = fair), wait_p50/p99/p999/max_ns (time inside lock(), one acquisition in
 // 64 sampled per thread), vcsw_per_kop / ivcsw_per_kop (the process's
-// voluntary / involuntary context switches per 1000 operations).
+// voluntary / involuntary context switches per 1000 operations); the
+// reader/writer workloads add read_wait_* / write_wait_* (p50, p99, max,
+// samples: each role's wait) and write_fraction (0 elsewhere).
 //
 // Mutual exclusion is checked on every run: each critical section increments
 // a plain (non-atomic) counter, and after the run the total must equal the

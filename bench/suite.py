@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringlock's benchmark suite: which lock for this machine and workload?
 
-    ./bazelw run //bench:suite                       # default suite, ~3 min on 2 cores
+    ./bazelw run //bench:suite                       # default suite, ~3-4 min on 2 cores
     ./bazelw run //bench:suite -- --quick            # a ~30 s look
     ./bazelw run //bench:suite -- --workloads short,long --threads 2,8 \\
         --duration 0.5 --repetitions 5               # choose
@@ -11,8 +11,10 @@
 Runs every lock of a workload back to back at each thread count, for a fixed
 duration each, and repeats the whole suite (lock order rotated each time), so
 every ratio compares locks measured in the same machine state. Prints, per
-workload, each lock's median figure, its ratio to std::mutex in the same run
-and the best lock marked, then fairness and acquisition-wait percentiles; and
+workload, each lock's median figure, its ratio to the workload's std peer
+(std::mutex, std::shared_mutex, std::latch, std::barrier, std::call_once) in
+the same run and the best lock marked, reader and writer waits for the
+reader/writer locks, then fairness and acquisition-wait percentiles; and
 writes the Google Benchmark JSON, a CSV, the machine record and plots into a
 results folder under bench/results/ (git ignores it), named at the end.
 Method: bench/README.md.
