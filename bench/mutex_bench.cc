@@ -5,7 +5,9 @@
 // tables, CSV and plots; bench/README.md describes the method. Run alone it is
 // an ordinary Google Benchmark binary (its flags work) with a few of its own:
 //
-//   --ringlock_workloads=pair,short,long,striped,condvar,semaphore
+//   --ringlock_workloads=pair,short,long,striped,condvar,semaphore,...
+//                                                  (a workload may carry its own
+//                                                  threads: rw95@1:2:8:32)
 //   --ringlock_threads=1,2,4,8,16,32               thread counts (not pair)
 //   --ringlock_locks=RinglockMutex,StdMutex,...    which locks (default all)
 //   --ringlock_duration=0.25                       seconds per run
@@ -32,6 +34,12 @@
 //   groupcommit a key-value store's writes: writers queue under the mutex, a
 //             leader appends a group to the log with the mutex released,
 //             followers wait on their own condition variables (see below).
+//   rw95, rw99, rw50  reader/writer locks: n threads, a small table under one
+//             lock, 5% / 1% / 50% of operations writes (lock), the rest reads
+//             (lock_shared); waits reported per role (see BM_ReadWrite).
+//   latch     n threads (2-8) meet once per round on a fresh latch.
+//   barrier   n threads (2-8), one barrier phase per operation.
+//   once      n threads (up to 8) call call_once on a flag already run.
 //
 // Every figure is a Google Benchmark counter: items_per_second and mops
 // (acquisitions per second of wall time, all threads; queues: items
@@ -40,7 +48,9 @@
 // mean), worst_share (the least served thread's count over the fair share,
 // 1 = fair), wait_p50/p99/p999/max_ns (time inside lock(), one acquisition in
 // 64 sampled per thread), vcsw_per_kop / ivcsw_per_kop (the process's
-// voluntary / involuntary context switches per 1000 operations).
+// voluntary / involuntary context switches per 1000 operations); the
+// reader/writer workloads add read_wait_* / write_wait_* (p50, p99, max,
+// samples: each role's wait) and write_fraction (0 elsewhere).
 //
 // Mutual exclusion is checked on every run: each critical section increments
 // a plain (non-atomic) counter, and after the run the total must equal the
@@ -61,10 +71,14 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <barrier>
 #include <memory>
 #include <condition_variable>
+#include <latch>
 #include <mutex>
+#include <optional>
 #include <semaphore>
+#include <shared_mutex>
 #include <string>
 #include <type_traits>
 #include <thread>
@@ -72,14 +86,22 @@
 
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
+#include "locks/barrier.h"
 #include "locks/condvar.h"
+#include "locks/latch.h"
 #include "locks/mutex.h"
+#include "locks/once.h"
 #include "locks/semaphore.h"
+#if __has_include("locks/shared_mutex.h")
+#include "locks/shared_mutex.h"  // registered in AllLocks() (one RwEntry line)
+#endif
 #include "uring/event_loop.h"
 
 #ifdef RINGLOCK_BENCH_HAVE_TBB
 #include "oneapi/tbb/mutex.h"
 #include "oneapi/tbb/queuing_mutex.h"
+#include "oneapi/tbb/queuing_rw_mutex.h"
+#include "oneapi/tbb/spin_rw_mutex.h"
 #endif
 #ifdef RINGLOCK_BENCH_HAVE_CK
 #include "bench/ck_mcs.h"
@@ -297,9 +319,12 @@ struct RunResult {
 // op(thread_index, sample) until stopped, where sample says whether to time
 // the acquisition (op returns the ns spent inside lock(), or 0; or -1 when it
 // gave up because the run is over: not counted). on_stop runs after the stop
-// flag is raised: it wakes threads a workload may have put to sleep.
+// flag is raised: it wakes threads a workload may have put to sleep. With
+// op_stops, threads ignore the flag and loop until op returns -1 (a
+// rendezvous whose threads must all agree on the last round; on_stop tells
+// them the run is over).
 template <class Op, class OnStop>
-RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop) {
+RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop, bool op_stops = false) {
   RunResult r;
   r.threads.resize(static_cast<size_t>(n));
   std::atomic<int> ready{0};
@@ -315,7 +340,7 @@ RunResult RunFixed(int n, bool sample, Op op, OnStop on_stop) {
       go.wait(0);
       const int64_t cpu0 = Nanos(CLOCK_THREAD_CPUTIME_ID);
       uint64_t ops = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
+      while (op_stops || !stop.load(std::memory_order_relaxed)) {
         const bool s = sample && (ops & kSampleMask) == 0 && me.waits.size() < kMaxSamplesPerThread;
         const int64_t w = op(t, s);
         if (w < 0) break;
@@ -411,6 +436,13 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
   state.counters["wait_samples"] = static_cast<double>(waits.size());
   state.counters["vcsw_per_kop"] = static_cast<double>(r.voluntary_cs) * 1000 / ops;
   state.counters["ivcsw_per_kop"] = static_cast<double>(r.involuntary_cs) * 1000 / ops;
+  // Per-role waits: set by the reader/writer workloads (BM_ReadWrite).
+  for (const char* role : {"read", "write"}) {
+    for (const char* k : {"_wait_p50_ns", "_wait_p99_ns", "_wait_max_ns", "_wait_samples"}) {
+      state.counters[std::string(role) + k] = 0;
+    }
+  }
+  state.counters["write_fraction"] = 0;
 }
 
 void CheckCount(uint64_t counted, uint64_t expected, const char* what) {
@@ -811,6 +843,316 @@ void BM_ReadMostly(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
+// Reader/writer locks: each peer adapted to lock()/unlock() (writers) and
+// lock_shared()/unlock_shared() (readers), the std::shared_mutex interface
+// (std::shared_mutex has it already).
+
+// absl::Mutex in shared mode.
+class AbslRwMutex {
+ public:
+  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.WriterLock(); }
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.WriterUnlock(); }
+  void lock_shared() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.ReaderLock(); }
+  void unlock_shared() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.ReaderUnlock(); }
+
+ private:
+  absl::Mutex mu_;
+};
+
+// glibc's pthread_rwlock_t: the default prefers readers (a stream of readers
+// can starve a writer); PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP makes
+// new readers wait behind a waiting writer.
+template <bool kPreferWriter>
+class PthreadRwlock {
+ public:
+  PthreadRwlock() {
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    if (kPreferWriter) {
+      pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    }
+    pthread_rwlock_init(&rw_, &a);
+    pthread_rwlockattr_destroy(&a);
+  }
+  ~PthreadRwlock() { pthread_rwlock_destroy(&rw_); }
+  PthreadRwlock(const PthreadRwlock&) = delete;
+  PthreadRwlock& operator=(const PthreadRwlock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&rw_); }
+  void unlock() { pthread_rwlock_unlock(&rw_); }
+  void lock_shared() { pthread_rwlock_rdlock(&rw_); }
+  void unlock_shared() { pthread_rwlock_unlock(&rw_); }
+
+ private:
+  pthread_rwlock_t rw_;
+};
+
+// A plain mutex taken exclusively by readers too: what shared mode buys.
+template <class L>
+class ExclusiveForBoth {
+ public:
+  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.lock(); }
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.unlock(); }
+  void lock_shared() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.lock(); }
+  void unlock_shared() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.unlock(); }
+
+ private:
+  L mu_;
+};
+
+#ifdef RINGLOCK_BENCH_HAVE_TBB
+// oneTBB's queuing_rw_mutex: FIFO queue of readers and writers (a node per
+// thread, as TbbQueuingMutex). spin_rw_mutex has the std interface itself.
+class TbbQueuingRwMutex {
+ public:
+  void lock() { Node().acquire(mu_, /*write=*/true); }
+  void unlock() { Node().release(); }
+  void lock_shared() { Node().acquire(mu_, /*write=*/false); }
+  void unlock_shared() { Node().release(); }
+
+ private:
+  static tbb::queuing_rw_mutex::scoped_lock& Node() {
+    static thread_local tbb::queuing_rw_mutex::scoped_lock node;
+    return node;
+  }
+  tbb::queuing_rw_mutex mu_;
+};
+using TbbSpinRwMutex = tbb::spin_rw_mutex;
+#endif
+
+// The reader/writer workloads (rw95, rw99, rw50): n threads share a small
+// table of kRwSlots words under one reader/writer lock. Each operation is a
+// write with probability W% (5, 1, 50), else a read. A read takes the lock
+// shared, reads every slot (they must all be equal: a write in progress
+// would show as a torn table, and the binary aborts) and runs kRwInside LCG
+// steps on them; a write takes it exclusive, runs kRwInside steps and sets
+// every slot to the result. Both then run kRwOutside steps on thread-local
+// state. Waits are timed per role: one read in 64, and writes at a rate that
+// gives about as many samples (every write at 1%).
+constexpr int kRwSlots = 16;  // two cache lines of data
+constexpr int kRwInside = 10;
+constexpr int kRwOutside = 20;
+
+template <class L>
+struct alignas(64) RwTable {
+  L mu;
+  uint64_t slot[kRwSlots] = {};  // guarded by mu: a write sets all to one value
+  uint64_t writes = 0;           // guarded by mu, exclusive: checks writer exclusion
+};
+
+struct alignas(64) RwThread {
+  uint64_t x = 0;
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  std::vector<int64_t> read_waits, write_waits;
+};
+
+template <class L>
+inline void LockShared(L& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  mu.lock_shared();
+}
+template <class L>
+inline void UnlockShared(L& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  mu.unlock_shared();
+}
+
+void SetRoleWaits(benchmark::State& state, const char* role, std::vector<int64_t>& waits) {
+  std::sort(waits.begin(), waits.end());
+  const std::string r = role;
+  state.counters[r + "_wait_p50_ns"] = Pct(waits, 50);
+  state.counters[r + "_wait_p99_ns"] = Pct(waits, 99);
+  state.counters[r + "_wait_max_ns"] = waits.empty() ? 0 : static_cast<double>(waits.back());
+  state.counters[r + "_wait_samples"] = static_cast<double>(waits.size());
+}
+
+template <class L, int kWritePercent>
+void BM_ReadWrite(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  constexpr uint64_t kWriteSampleEvery = std::max(1, 64 * kWritePercent / 100);
+  for (auto _ : state) {
+    auto table = std::make_unique<RwTable<L>>();
+    std::vector<RwThread> per(static_cast<size_t>(n));
+    for (int t = 0; t < n; ++t) {
+      per[static_cast<size_t>(t)].x = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(t + 1);
+      per[static_cast<size_t>(t)].read_waits.reserve(kMaxSamplesPerThread / 2);
+      per[static_cast<size_t>(t)].write_waits.reserve(kMaxSamplesPerThread / 2);
+    }
+    RunResult r = RunFixed(n, false, [&](int t, bool) -> int64_t {
+      RwThread& me = per[static_cast<size_t>(t)];
+      me.x = Lcg(me.x, kRwOutside);  // the work outside, and the role's coin
+      if ((me.x >> 33) % 100 < static_cast<uint64_t>(kWritePercent)) {
+        const bool s = me.writes % kWriteSampleEvery == 0 &&
+                       me.write_waits.size() < kMaxSamplesPerThread / 2;
+        const int64_t w = TimedLock(table->mu, s);
+        const uint64_t v = Lcg(table->slot[0] ^ me.x, kRwInside);
+        for (uint64_t& slot : table->slot) slot = v;
+        ++table->writes;
+        Unlock(table->mu);
+        if (s) me.write_waits.push_back(w);
+        ++me.writes;
+        return 0;
+      }
+      const bool s = (me.reads & kSampleMask) == 0 && me.read_waits.size() < kMaxSamplesPerThread / 2;
+      const int64_t t0 = s ? Nanos(CLOCK_MONOTONIC) : 0;
+      LockShared(table->mu);
+      const int64_t w = s ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+      uint64_t torn = 0;
+      const uint64_t v = table->slot[0];
+      for (const uint64_t slot : table->slot) torn |= slot ^ v;
+      me.x ^= Lcg(v, kRwInside);
+      UnlockShared(table->mu);
+      if (torn != 0) {
+        std::fprintf(stderr, "read/write: a reader saw a write in progress: exclusion violated\n");
+        std::abort();
+      }
+      if (s) me.read_waits.push_back(w);
+      ++me.reads;
+      return 0;
+    });
+    uint64_t writes = 0;
+    std::vector<int64_t> reads_all, writes_all;
+    for (int t = 0; t < n; ++t) {
+      RwThread& me = per[static_cast<size_t>(t)];
+      writes += me.writes;
+      reads_all.insert(reads_all.end(), me.read_waits.begin(), me.read_waits.end());
+      writes_all.insert(writes_all.end(), me.write_waits.begin(), me.write_waits.end());
+      // The generic wait figures: every sampled acquisition, both roles.
+      r.threads[static_cast<size_t>(t)].waits = me.read_waits;
+      r.threads[static_cast<size_t>(t)].waits.insert(r.threads[static_cast<size_t>(t)].waits.end(),
+                                                      me.write_waits.begin(), me.write_waits.end());
+    }
+    CheckCount(table->writes, writes, "read/write");
+    Report(state, r, false);
+    SetRoleWaits(state, "read", reads_all);
+    SetRoleWaits(state, "write", writes_all);
+    state.counters["write_fraction"] = static_cast<double>(writes) /
+                                       std::max<double>(1, static_cast<double>(r.ops));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Latch, Barrier and Once against std::latch, std::barrier, std::call_once.
+// Runs are fixed-duration like the others, but a rendezvous cannot stop at
+// each thread's own moment (the others would wait for it forever): every
+// thread runs until all agree the round is the last (RunFixed's op_stops).
+
+// latch: n threads meet once per round on a single-use latch of n
+// (arrive_and_wait). Rounds use kLatchSlots latches in turn; thread 0
+// re-creates the latch of round r-1 for round r-1+kLatchSlots once round r
+// opened (every thread then has left round r-1's wait, and none can reach
+// round r-1+kLatchSlots before thread 0 arrives at round r+1 or later). The
+// figure is rounds per second; the wait is the time in arrive_and_wait.
+constexpr uint64_t kLatchSlots = 4;
+
+template <class L>
+struct alignas(64) LatchSlot {
+  std::optional<L> latch;
+};
+
+template <class L>
+void BM_Latch(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    std::vector<LatchSlot<L>> slots(kLatchSlots);
+    for (auto& s : slots) s.latch.emplace(n);
+    std::atomic<bool> quit{false};
+    std::atomic<uint64_t> last{~uint64_t{0}};  // the last round, once thread 0 chose it
+    std::vector<uint64_t> rounds(static_cast<size_t>(n) * 8);
+    RunResult r = RunFixed(
+        n, true,
+        [&](int t, bool sample) -> int64_t {
+          uint64_t& round = rounds[static_cast<size_t>(t) * 8];
+          if (t == 0 && quit.load(std::memory_order_relaxed) &&
+              last.load(std::memory_order_relaxed) == ~uint64_t{0}) {
+            last.store(round, std::memory_order_relaxed);  // published by the latch
+          }
+          L& latch = *slots[round % kLatchSlots].latch;
+          const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+          latch.arrive_and_wait();
+          const int64_t w = sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+          if (t == 0 && round >= 1) slots[(round - 1) % kLatchSlots].latch.emplace(n);
+          if (round++ >= last.load(std::memory_order_relaxed)) return -1;
+          return w;
+        },
+        [&] { quit.store(true, std::memory_order_relaxed); }, /*op_stops=*/true);
+    for (const auto& th : r.threads) CheckCount(th.ops, r.threads[0].ops, "latch rounds per thread");
+    Report(state, r, false, r.threads[0].ops);
+  }
+}
+
+// barrier: n threads arrive_and_wait on one barrier of n, one phase per
+// operation; the completion function counts phases and decides, once the run
+// is over, that this phase is the last (every thread sees its decision: the
+// completion happens-before the phase's waits return).
+struct BarrierRun {
+  std::atomic<bool> quit{false};
+  uint64_t phases = 0;  // written by the completion only
+  bool done = false;    // written by the completion, read after the phase
+};
+
+struct CountPhases {
+  BarrierRun* run;
+  void operator()() noexcept {
+    ++run->phases;
+    run->done = run->quit.load(std::memory_order_relaxed);
+  }
+};
+
+template <class B>
+void BM_Barrier(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    auto run = std::make_unique<BarrierRun>();
+    auto barrier = std::make_unique<B>(n, CountPhases{run.get()});
+    RunResult r = RunFixed(
+        n, true,
+        [&](int, bool sample) -> int64_t {
+          const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+          barrier->arrive_and_wait();
+          const int64_t w = sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+          return run->done ? -1 : w;
+        },
+        [&] { run->quit.store(true, std::memory_order_relaxed); }, /*op_stops=*/true);
+    // Every thread made every phase but the last (not counted).
+    for (const auto& th : r.threads) CheckCount(th.ops + 1, run->phases, "barrier phases");
+    Report(state, r, false, r.threads[0].ops);
+  }
+}
+
+// once: n threads call call_once on a flag whose callable already ran: the
+// path every caller after the first takes. Figure: calls per second.
+struct StdOnce {
+  std::once_flag flag;
+  template <class F>
+  void Call(F&& f) {
+    std::call_once(flag, std::forward<F>(f));
+  }
+};
+struct RinglockOnce {
+  ringlock::Once flag;
+  template <class F>
+  void Call(F&& f) {
+    ringlock::call_once(flag, std::forward<F>(f));
+  }
+};
+
+template <class O>
+void BM_Once(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    auto once = std::make_unique<O>();
+    std::atomic<int> runs{0};
+    once->Call([&] { runs.fetch_add(1); });
+    RunResult r = RunFixed(n, true, [&](int, bool sample) -> int64_t {
+      const int64_t t0 = sample ? Nanos(CLOCK_MONOTONIC) : 0;
+      once->Call([&] { runs.fetch_add(1); });
+      return sample ? Nanos(CLOCK_MONOTONIC) - t0 : 0;
+    });
+    CheckCount(static_cast<uint64_t>(runs.load()), 1, "call_once runs");
+    Report(state, r, false);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Registration.
 
 struct LockEntry {
@@ -826,7 +1168,17 @@ struct LockEntry {
   void (*semaphore)(benchmark::State&) = nullptr;  // ... and a semaphore
   void (*readmostly)(benchmark::State&) = nullptr;
   void (*groupcommit)(benchmark::State&) = nullptr;  // with a condition variable
+  // Reader/writer locks (lock_shared for reads): 5%, 1%, 50% writes.
+  void (*rw95)(benchmark::State&) = nullptr;
+  void (*rw99)(benchmark::State&) = nullptr;
+  void (*rw50)(benchmark::State&) = nullptr;
+  // Latch, Barrier, Once and their std peers.
+  void (*latch)(benchmark::State&) = nullptr;
+  void (*barrier)(benchmark::State&) = nullptr;
+  void (*once)(benchmark::State&) = nullptr;
 };
+
+using BenchFn = void (*)(benchmark::State&);
 
 // `kv`: runs the key-value store workloads (readmostly, groupcommit); the
 // locks that spin without bound or hand off in FIFO order are left out there
@@ -860,6 +1212,29 @@ LockEntry GroupCommitEntry(const char* key, const char* display) {
 using RinglockMutex = ringlock::Mutex;
 using StdMutex = std::mutex;
 
+// Adds the reader/writer workloads, with L's lock_shared() for reads.
+template <class L>
+LockEntry WithRw(LockEntry e) {
+  e.rw95 = &BM_ReadWrite<L, 5>;
+  e.rw99 = &BM_ReadWrite<L, 1>;
+  e.rw50 = &BM_ReadWrite<L, 50>;
+  return e;
+}
+
+// A reader/writer lock: runs only the reader/writer workloads.
+template <class L>
+LockEntry RwEntry(const char* key, const char* display) {
+  return WithRw<L>(LockEntry{key, display, sizeof(L), true, nullptr, nullptr, nullptr, nullptr});
+}
+
+// A primitive that runs one workload only (latch, barrier, once).
+LockEntry OnlyEntry(const char* key, const char* display, size_t size, BenchFn LockEntry::*workload,
+                    BenchFn fn) {
+  LockEntry e{key, display, size, true, nullptr, nullptr, nullptr, nullptr};
+  e.*workload = fn;
+  return e;
+}
+
 template <class L, class F>
 LockEntry FamilyEntry(const char* key, const char* display) {
   LockEntry e = Entry<L>(key, display);
@@ -871,10 +1246,14 @@ LockEntry FamilyEntry(const char* key, const char* display) {
 
 std::vector<LockEntry> AllLocks() {
   std::vector<LockEntry> v = {
-      FamilyEntry<RinglockMutex, RinglockFamily>("RinglockMutex", "ringlock::Mutex"),
+      // In the reader/writer workloads ringlock::Mutex takes reads exclusively
+      // too (the baseline of what shared mode buys); absl::Mutex runs in
+      // shared mode (ReaderLock).
+      WithRw<ExclusiveForBoth<RinglockMutex>>(
+          FamilyEntry<RinglockMutex, RinglockFamily>("RinglockMutex", "ringlock::Mutex")),
       FamilyEntry<StdMutex, StdFamily>("StdMutex", "std::mutex"),
       Entry<AdaptiveMutex>("AdaptiveMutex", "glibc adaptive mutex"),
-      FamilyEntry<AbslMutex, AbslFamily>("AbslMutex", "absl::Mutex"),
+      WithRw<AbslRwMutex>(FamilyEntry<AbslMutex, AbslFamily>("AbslMutex", "absl::Mutex")),
       Entry<SpinLock>("SpinLock", "pthread spinlock", true, /*kv=*/false),
 #ifdef RINGLOCK_BENCH_HAVE_TBB
       Entry<TbbMutex>("TbbMutex", "tbb::mutex", true, /*kv=*/false),
@@ -888,6 +1267,30 @@ std::vector<LockEntry> AllLocks() {
       GroupCommitEntry<CvAnyFamily<RinglockMutex>>("RinglockMutexCvAny",
                                                    "ringlock::Mutex + condition_variable_any"),
       Entry<FloorLock>("Floor", "floor: CAS + decrement", /*contended=*/false),
+      // Reader/writer locks (rw95, rw99, rw50). ringlock::SharedMutex joins
+      // them with the one line
+      //   RwEntry<ringlock::SharedMutex>("RinglockSharedMutex", "ringlock::SharedMutex"),
+      // (the suite takes the key RinglockSharedMutex as the lock under test).
+      RwEntry<std::shared_mutex>("StdSharedMutex", "std::shared_mutex"),
+      RwEntry<PthreadRwlock<false>>("PthreadRwlock", "pthread_rwlock"),
+      RwEntry<PthreadRwlock<true>>("PthreadRwlockPreferWriter", "pthread_rwlock, writer preferred"),
+#ifdef RINGLOCK_BENCH_HAVE_TBB
+      RwEntry<TbbSpinRwMutex>("TbbSpinRwMutex", "tbb::spin_rw_mutex"),
+      RwEntry<TbbQueuingRwMutex>("TbbQueuingRwMutex", "tbb::queuing_rw_mutex"),
+#endif
+      // Latch, Barrier, Once against std.
+      OnlyEntry("RinglockLatch", "ringlock::Latch", sizeof(ringlock::Latch), &LockEntry::latch,
+                &BM_Latch<ringlock::Latch>),
+      OnlyEntry("StdLatch", "std::latch", sizeof(std::latch), &LockEntry::latch,
+                &BM_Latch<std::latch>),
+      OnlyEntry("RinglockBarrier", "ringlock::Barrier", sizeof(ringlock::Barrier<CountPhases>),
+                &LockEntry::barrier, &BM_Barrier<ringlock::Barrier<CountPhases>>),
+      OnlyEntry("StdBarrier", "std::barrier", sizeof(std::barrier<CountPhases>), &LockEntry::barrier,
+                &BM_Barrier<std::barrier<CountPhases>>),
+      OnlyEntry("RinglockOnce", "ringlock::Once", sizeof(ringlock::Once), &LockEntry::once,
+                &BM_Once<RinglockOnce>),
+      OnlyEntry("StdOnce", "std::call_once", sizeof(std::once_flag), &LockEntry::once,
+                &BM_Once<StdOnce>),
   };
   return v;
 }
@@ -896,7 +1299,8 @@ std::vector<LockEntry> AllLocks() {
 std::vector<std::pair<std::string, std::string>> MissingPeers() {
   std::vector<std::pair<std::string, std::string>> v;
 #ifndef RINGLOCK_BENCH_HAVE_TBB
-  v.push_back({"tbb::mutex, tbb::queuing_mutex", "libtbb-dev"});
+  v.push_back({"tbb::mutex, tbb::queuing_mutex, tbb::spin_rw_mutex, tbb::queuing_rw_mutex",
+               "libtbb-dev"});
 #endif
 #ifndef RINGLOCK_BENCH_HAVE_CK
   v.push_back({"ck MCS lock", "libck-dev"});
@@ -950,11 +1354,43 @@ void ParseFlags(int* argc, char** argv) {
 }
 
 constexpr const char* kWorkloads =
-    "pair,short,long,striped,condvar,semaphore,readmostly,groupcommit";
+    "pair,short,long,striped,condvar,semaphore,readmostly,groupcommit,rw95,rw99,rw50,latch,"
+    "barrier,once";
+
+// A workload's function for one lock (nullptr: the lock does not run it);
+// nullopt for a name that is no workload.
+std::optional<BenchFn> WorkloadFn(const LockEntry& e, const std::string& w) {
+  if (w == "pair") return e.pair;
+  if (!e.contended) return BenchFn{nullptr};
+  for (const auto& [name, fn] :
+       {std::pair{"short", e.shortcs}, {"long", e.longcs}, {"striped", e.striped},
+        {"condvar", e.condvar}, {"semaphore", e.semaphore}, {"readmostly", e.readmostly},
+        {"groupcommit", e.groupcommit}, {"rw95", e.rw95}, {"rw99", e.rw99}, {"rw50", e.rw50},
+        {"latch", e.latch}, {"barrier", e.barrier}, {"once", e.once}}) {
+    if (w == name) return fn;
+  }
+  return std::nullopt;
+}
+
+// The thread counts a workload runs at, of those asked for: the pair one;
+// the queues 2 and up; latch and barrier 2 to 8 and once up to 8 (a
+// rendezvous of more threads than CPUs measures the scheduler).
+std::vector<int> WorkloadThreads(const std::string& w, const std::vector<int>& asked) {
+  if (w == "pair") return {1};
+  std::vector<int> out;
+  for (int t : asked) {
+    if ((w == "condvar" || w == "semaphore") && t < 2) continue;
+    if ((w == "latch" || w == "barrier") && (t < 2 || t > 8)) continue;
+    if (w == "once" && t > 8) continue;
+    out.push_back(t);
+  }
+  return out;
+}
 
 // Registers every selected (workload, threads, lock). All locks of one
 // (workload, threads) cell run back to back, so their ratios come from one
-// machine state; the lock order is rotated by --ringlock_rotate.
+// machine state; the lock order is rotated by --ringlock_rotate. A workload
+// may carry its own thread counts: "rw95@1:2:8:32".
 void Register() {
   std::vector<LockEntry> locks;
   for (const auto& e : AllLocks()) {
@@ -967,27 +1403,22 @@ void Register() {
     const size_t k = static_cast<size_t>(g_options.rotate) % locks.size();
     std::rotate(locks.begin(), locks.begin() + static_cast<std::ptrdiff_t>(k), locks.end());
   }
-  for (const auto& w : g_options.workloads) {
-    const bool pair = w == "pair";
-    const bool queue = w == "condvar" || w == "semaphore";
-    if (!pair && !queue && w != "short" && w != "long" && w != "striped" && w != "readmostly" &&
-        w != "groupcommit") {
+  for (const auto& spec : g_options.workloads) {
+    const std::string w = spec.substr(0, spec.find('@'));
+    std::vector<int> asked = g_options.threads;
+    if (w.size() < spec.size()) {
+      asked.clear();
+      std::string ts = spec.substr(w.size() + 1);
+      std::replace(ts.begin(), ts.end(), ':', ',');
+      for (const auto& t : Split(ts)) asked.push_back(std::atoi(t.c_str()));
+    }
+    if (!WorkloadFn(AllLocks()[0], w).has_value()) {
       std::fprintf(stderr, "mutex_bench: unknown workload '%s' (%s)\n", w.c_str(), kWorkloads);
       std::exit(2);
     }
-    const std::vector<int> threads = pair ? std::vector<int>{1} : g_options.threads;
-    for (int t : threads) {
-      if (queue && t < 2) continue;  // a producer and a consumer at least
+    for (int t : WorkloadThreads(w, asked)) {
       for (const auto& e : locks) {
-        if (!pair && !e.contended) continue;
-        auto fn = pair              ? e.pair
-                  : w == "short"    ? e.shortcs
-                  : w == "long"     ? e.longcs
-                  : w == "striped"  ? e.striped
-                  : w == "condvar"  ? e.condvar
-                  : w == "readmostly" ? e.readmostly
-                  : w == "groupcommit" ? e.groupcommit
-                                    : e.semaphore;
+        const BenchFn fn = WorkloadFn(e, w).value_or(nullptr);
         if (fn == nullptr) continue;
         std::string name = w + "/" + e.key + "/threads:" + std::to_string(t);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), fn);
@@ -1031,13 +1462,9 @@ int main(int argc, char** argv) {
   if (g_options.list) {
     for (const auto& e : AllLocks()) {
       std::string w;
-      for (const auto& [name, fn] : {std::pair{"pair", e.pair}, {"short", e.shortcs},
-                                     {"long", e.longcs}, {"striped", e.striped},
-                                     {"condvar", e.condvar}, {"semaphore", e.semaphore},
-                                     {"readmostly", e.readmostly},
-                                     {"groupcommit", e.groupcommit}}) {
-        if (fn == nullptr || (!e.contended && std::string(name) != "pair")) continue;
-        w += (w.empty() ? "" : ",") + std::string(name);
+      for (const auto& name : Split(kWorkloads)) {
+        if (WorkloadFn(e, name).value_or(nullptr) == nullptr) continue;
+        w += (w.empty() ? "" : ",") + name;
       }
       std::printf("lock %s\t%s\t%zu\t%s\n", e.key, e.display, e.size, w.c_str());
     }

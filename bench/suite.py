@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringlock's benchmark suite: which lock for this machine and workload?
 
-    ./bazelw run //bench:suite                       # default suite, ~3 min on 2 cores
+    ./bazelw run //bench:suite                       # default suite, ~3-4 min on 2 cores
     ./bazelw run //bench:suite -- --quick            # a ~30 s look
     ./bazelw run //bench:suite -- --workloads short,long --threads 2,8 \\
         --duration 0.5 --repetitions 5               # choose
@@ -11,8 +11,10 @@
 Runs every lock of a workload back to back at each thread count, for a fixed
 duration each, and repeats the whole suite (lock order rotated each time), so
 every ratio compares locks measured in the same machine state. Prints, per
-workload, each lock's median figure, its ratio to std::mutex in the same run
-and the best lock marked, then fairness and acquisition-wait percentiles; and
+workload, each lock's median figure, its ratio to the workload's std peer
+(std::mutex, std::shared_mutex, std::latch, std::barrier, std::call_once) in
+the same run and the best lock marked, reader and writer waits for the
+reader/writer locks, then fairness and acquisition-wait percentiles; and
 writes the Google Benchmark JSON, a CSV, the machine record and plots into a
 results folder under bench/results/ (git ignores it), named at the end.
 Method: bench/README.md.
@@ -62,6 +64,23 @@ MUTEX_WORKLOADS = [
      "front writer commits up to 8 queued writers: it appends to the log for 200 LCG steps "
      "with the mutex released, re-takes it and signals each follower and the next front "
      "(LevelDB's write path): M writes/s committed (higher is better)"),
+    ("rw95", "Reader/writer lock, read-mostly (5% writes)",
+     "n threads share a table of 16 words under one reader/writer lock; 95% of operations "
+     "read it under lock_shared() (10 LCG steps on it inside), 5% rewrite it under lock(); "
+     "20 steps outside: Mops/s, all threads (higher is better)"),
+    ("rw99", "Reader/writer lock, read-mostly (1% writes)",
+     "the same table, 99% reads and 1% writes: Mops/s, all threads (higher is better)"),
+    ("rw50", "Reader/writer lock, write-heavy (50% writes)",
+     "the same table, half reads and half writes: Mops/s, all threads (higher is better)"),
+    ("latch", "Latch: n threads meet on a fresh latch",
+     "n threads (2–8) arrive_and_wait once per round on a single-use latch of n: "
+     "M rounds/s (higher is better)"),
+    ("barrier", "Barrier: one phase per operation",
+     "n threads (2–8) arrive_and_wait on one barrier of n whose completion counts the phase: "
+     "M phases/s (higher is better)"),
+    ("once", "call_once after the first call",
+     "n threads (up to 8) call call_once on a flag whose callable already ran (the path every "
+     "later caller takes): M calls/s, all threads (higher is better)"),
 ]
 # Workloads of the io_uring benchmarks, run through the same runner.
 URING_WORKLOADS = [
@@ -71,6 +90,12 @@ URING_WORKLOADS = [
     ("wakemany", "wake_bench", "Directed wake-many: one waker, 64 sleepers"),
 ]
 ALL_WORKLOADS = [w for w, _, _ in MUTEX_WORKLOADS] + [w for w, _, _ in URING_WORKLOADS]
+RW_WORKLOADS = ("rw95", "rw99", "rw50")
+# The default suite (~3-4 minutes): every workload but rw99 and rw50, and
+# rw95 at fewer thread counts (DEFAULT_THREADS_FOR); --workloads and
+# --threads reach all.
+DEFAULT_WORKLOADS = [w for w in ALL_WORKLOADS if w not in ("rw99", "rw50")]
+DEFAULT_THREADS_FOR = {"rw95": [1, 2, 8, 32]}
 # Row names where a workload measures a library's other primitives.
 FAMILY_NAMES = {
     "condvar": {"RinglockMutex": "ringlock::Mutex + CondVar",
@@ -83,11 +108,45 @@ FAMILY_NAMES = {
                     "StdMutex": "std::mutex + condition_variable",
                     "AbslMutex": "absl::Mutex + CondVar",
                     "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any"},
+    **{w: {"RinglockMutex": "ringlock::Mutex, exclusive for reads too",
+           "AbslMutex": "absl::Mutex, ReaderLock / WriterLock"} for w in RW_WORKLOADS},
 }
 # Workloads whose figure is items through a bounded queue.
 QUEUES = ("condvar", "semaphore")
 BASELINE = "StdMutex"
 SUBJECT = "RinglockMutex"
+# Workloads measured against another std primitive, and their lock under test.
+BASELINES = {**{w: "StdSharedMutex" for w in RW_WORKLOADS},
+             "latch": "StdLatch", "barrier": "StdBarrier", "once": "StdOnce"}
+SUBJECTS = {"latch": "RinglockLatch", "barrier": "RinglockBarrier", "once": "RinglockOnce"}
+# ringlock::SharedMutex, once registered in mutex_bench; until then the
+# reader/writer tables' ringlock row is ringlock::Mutex taken exclusively.
+RW_SUBJECT = "RinglockSharedMutex"
+# Workloads whose figures are small (rounds of a rendezvous): more digits.
+SMALL_FIGURES = ("latch", "barrier")
+
+
+def baseline(w):
+    return BASELINES.get(w, BASELINE)
+
+
+def subject(w, med):
+    if w in RW_WORKLOADS:
+        return RW_SUBJECT if any(k[:2] == (w, RW_SUBJECT) for k in med) else SUBJECT
+    return SUBJECTS.get(w, SUBJECT)
+
+
+def workload_threads(w, asked):
+    """The thread counts mutex_bench runs workload w at (its WorkloadThreads)."""
+    if w == "pair":
+        return [1]
+    if w in QUEUES:
+        return [t for t in asked if t >= 2]
+    if w in ("latch", "barrier"):
+        return [t for t in asked if 2 <= t <= 8]
+    if w == "once":
+        return [t for t in asked if t <= 8]
+    return list(asked)
 FAIRNESS_THREADS = 8  # fairness and wait tables at this thread count (or the nearest)
 
 
@@ -202,7 +261,10 @@ def fmt_duration(s):
 
 
 def run_mutex_rep(binary, args, rep, out_json, console, locks, progress):
-    cmd = [binary, f"--ringlock_workloads={','.join(args.mutex_workloads)}",
+    # A workload with its own thread counts goes as "w@t1:t2".
+    specs = [w + ("@" + ":".join(map(str, args.workload_threads[w])) if w in args.workload_threads
+                  else "") for w in args.mutex_workloads]
+    cmd = [binary, f"--ringlock_workloads={','.join(specs)}",
            f"--ringlock_threads={','.join(map(str, args.threads))}",
            f"--ringlock_duration={args.duration}", f"--ringlock_rotate={rep}",
            "--ringlock_progress", f"--benchmark_out={out_json}", "--benchmark_out_format=json"]
@@ -259,12 +321,18 @@ def load_mutex(paths):
                    "threads": int(parts[2].split(":")[1]), "seconds": b["real_time"] / 1e3}
             for k in ("mops", "ns_per_op", "wall_ns_per_op", "cpu_ns_per_op", "share_cv", "worst_share",
                       "wait_p50_ns", "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples",
-                      "vcsw_per_kop", "ivcsw_per_kop"):
+                      "vcsw_per_kop", "ivcsw_per_kop") + ROLE_FIELDS:
                 if k in b:
                     row[k] = b[k]
             row["acquisitions"] = int(b.get("items_per_second", 0) * b["real_time"] / 1e3 + 0.5)
             rows.append(row)
     return rows
+
+
+# Per-role waits of the reader/writer workloads.
+ROLE_FIELDS = ("read_wait_p50_ns", "read_wait_p99_ns", "read_wait_max_ns", "read_wait_samples",
+               "write_wait_p50_ns", "write_wait_p99_ns", "write_wait_max_ns", "write_wait_samples",
+               "write_fraction")
 
 
 def median_table(rows):
@@ -289,7 +357,7 @@ def median_table(rows):
     # Ratios: the median over repetitions of the ratio within each repetition,
     # so a repetition slowed by another job on the machine cancels out.
     for (w, k, t), m in out.items():
-        m["ratio"] = rep_ratio(groups, w, k, t, BASELINE)
+        m["ratio"] = rep_ratio(groups, w, k, t, baseline(w))
         if w == "pair":
             m["ratio_floor"] = rep_ratio(groups, w, k, t, "Floor")
     return out
@@ -335,10 +403,12 @@ def mutex_report(med, locks, threads_list, workloads):
             n = locks[k][0] if k in locks else k
             return n + " + condition_variable_any" if w == "groupcommit" else n
 
+        base_k = baseline(w)
+        subj_k = subject(w, med)
         L.append(f"### {title}")
         L.append("")
         L.append(what + ". Median of the repetitions; ±: spread (max−min)/median; "
-                 "×: ratio to std::mutex within each repetition, median; **bold**: best ratio.")
+                 f"×: ratio to {name(base_k)} within each repetition, median; **bold**: best ratio.")
         L.append("")
         if w == "pair":
             base = med.get(("pair", BASELINE, 1), {}).get("figure")
@@ -371,20 +441,26 @@ def mutex_report(med, locks, threads_list, workloads):
                 if m is None:
                     cells.append("–")
                     continue
-                c = f"{fmt(m['figure'])} ±{m['spread'] * 100:.0f}% {fmt_ratio(m.get('ratio'))}"
+                c = f"{fmt_fig(m['figure'], w)} ±{m['spread'] * 100:.0f}% {fmt_ratio(m.get('ratio'))}"
                 if k == best[t]:
                     c = f"**{c}**"
                 cells.append(c)
             L.append(f"| {name(k)} | " + " | ".join(cells) + " |")
         L.append("")
-        L.append("Reading: " + contended_reading(med, w, order, ts, name))
+        L.append("Reading: " + contended_reading(med, w, order, ts, name, subj_k, base_k))
         L.append("")
+        if w in RW_WORKLOADS:
+            L.extend(role_table(med, w, order, ts, name, subj_k, base_k))
         # Fairness and tail at one thread count.
         ft = min((t for t in ts if t >= 2), key=lambda t: abs(t - FAIRNESS_THREADS), default=None)
         if ft is None:
             continue
         op = ("a push or pop, waits included" if w in QUEUES else
-              "a commit, waits included" if w == "groupcommit" else "time inside lock()")
+              "a commit, waits included" if w == "groupcommit" else
+              "time inside lock() or lock_shared(), both roles (per role: the table above)"
+              if w in RW_WORKLOADS else
+              "time inside arrive_and_wait()" if w in ("latch", "barrier") else
+              "time inside call_once()" if w == "once" else "time inside lock()")
         L.append(f"Fairness, acquisition wait and CPU cost at {ft} threads (medians): worst thread = "
                  f"its operations over a fair share (1 = fair); share CV = stddev of the "
                  f"threads' counts over their mean; wait = {op}, one operation "
@@ -402,7 +478,7 @@ def mutex_report(med, locks, threads_list, workloads):
                      f"{fmt_us(m.get('wait_p999_ns'))} | {fmt_us(m.get('wait_max_ns'))} | "
                      f"{fmt(m.get('cpu_ns_per_op'))} | {fmt(m.get('vcsw_per_kop'))} |")
         L.append("")
-        L.append("Reading: " + fairness_reading(med, w, order, ft, name))
+        L.append("Reading: " + fairness_reading(med, w, order, ft, name, subj_k, base_k))
         L.append("")
     return "\n".join(L)
 
@@ -425,6 +501,58 @@ def best_key(cells, lower=False):
     return max(cells, key=score)
 
 
+def fmt_fig(x, w):
+    """A table figure: one decimal, or three significant digits for small ones."""
+    if w in SMALL_FIGURES and x is not None and abs(x) < 10:
+        return f"{x:.3g}"
+    return fmt(x)
+
+
+def role_table(med, w, order, ts, name, subj, base):
+    """Reader/writer workloads: each role's acquisition wait, p99 and max,
+    at the fairness thread count and the most threads."""
+    cts = [t for t in ts if t >= 2]
+    if not cts:
+        return []
+    ft = min(cts, key=lambda t: abs(t - FAIRNESS_THREADS))
+    show = sorted({ft, cts[-1]})
+    L = [f"Wait per role (medians over the repetitions): time inside lock_shared() (readers) "
+         f"and lock() (writers), p99 / max µs, sampled: one read in 64 and writes at about the "
+         f"same count (every write at 1%), all threads; the max is the worst-waiting sampled "
+         f"reader's or writer's wait.", ""]
+    L.append("| lock | " + " | ".join(f"{t}T read p99 / max | {t}T write p99 / max" for t in show)
+             + " |")
+    L.append("|---|" + "---|---|" * len(show))
+    for k in order:
+        if not any((w, k, t) in med for t in show):
+            continue
+        cells = []
+        for t in show:
+            m = med.get((w, k, t), {})
+            for role in ("read", "write"):
+                cells.append(f"{fmt_us(m.get(role + '_wait_p99_ns'))} / "
+                             f"{fmt_us(m.get(role + '_wait_max_ns'))}" if m else "–")
+        L.append(f"| {name(k)} | " + " | ".join(cells) + " |")
+    L.append("")
+    parts = []
+    for t in show:
+        m, b = med.get((w, subj, t)), med.get((w, base, t))
+        if m and b:
+            parts.append(f"at {t}T {name(subj)}'s worst writer waited {fmt_us(m.get('write_wait_max_ns'))} µs "
+                         f"(p99 {fmt_us(m.get('write_wait_p99_ns'))}), reader "
+                         f"{fmt_us(m.get('read_wait_max_ns'))} µs (p99 {fmt_us(m.get('read_wait_p99_ns'))}); "
+                         f"{name(base)}: writer {fmt_us(b.get('write_wait_max_ns'))} µs, reader "
+                         f"{fmt_us(b.get('read_wait_max_ns'))} µs")
+        cands = [(med[(w, k, t)].get("write_wait_max_ns") or 0, k) for k in order if (w, k, t) in med]
+        if cands:
+            worst = max(cands)
+            parts.append(f"longest writer wait at {t}T: {name(worst[1])} ({fmt_us(worst[0])} µs)")
+    if parts:
+        L.append("Reading: " + "; ".join(parts) + ".")
+        L.append("")
+    return L
+
+
 def fmt_ratio(r):
     return "–" if r is None else f"{r:.2f}×"
 
@@ -445,31 +573,32 @@ def pair_reading(rows, base, floor, name):
     return "; ".join(parts) + "."
 
 
-def contended_reading(med, w, order, ts, name):
+def contended_reading(med, w, order, ts, name, subj=SUBJECT, base=BASELINE):
     parts = []
     contended = [t for t in ts if t >= 2]
-    rs = [(t, med[(w, SUBJECT, t)]["ratio"]) for t in contended
-          if med.get((w, SUBJECT, t), {}).get("ratio") is not None]
+    rs = [(t, med[(w, subj, t)]["ratio"]) for t in contended
+          if med.get((w, subj, t), {}).get("ratio") is not None]
     if rs:
         lo, hi = min(rs, key=lambda x: x[1]), max(rs, key=lambda x: x[1])
-        parts.append(f"{name(SUBJECT)} is {lo[1]:.2f}× ({lo[0]}T) to {hi[1]:.2f}× ({hi[0]}T) "
-                     f"{name(BASELINE)} from {contended[0]} to {contended[-1]} threads")
+        parts.append(f"{name(subj)} is {lo[1]:.2f}× ({lo[0]}T) to {hi[1]:.2f}× ({hi[0]}T) "
+                     f"{name(base)} from {contended[0]} to {contended[-1]} threads")
     wins = []
     for t in contended:
         b = best_key({k: med[(w, k, t)] for k in order if (w, k, t) in med})
         if b is not None:
             wins.append((t, b))
     if wins:
-        mine = [t for t, k in wins if k == SUBJECT]
+        mine = [t for t, k in wins if k == subj]
         others = {}
         for t, k in wins:
-            if k != SUBJECT:
+            if k != subj:
                 others.setdefault(name(k), []).append(f"{t}T")
         s = f"best at {len(mine)} of {len(wins)} contended thread counts"
         if others:
             s += " (" + "; ".join(f"{k} at {', '.join(v)}" for k, v in others.items()) + ")"
         parts.append(s)
-    if len(contended) >= 2:
+    # A rendezvous of more threads takes longer by nature: no collapse reading.
+    if len(contended) >= 2 and w not in ("latch", "barrier"):
         lo_t, hi_t = contended[0], contended[-1]
         collapsed = []
         for k in order:
@@ -483,13 +612,13 @@ def contended_reading(med, w, order, ts, name):
     return "; ".join(parts) + "." if parts else "no data."
 
 
-def fairness_reading(med, w, order, t, name):
+def fairness_reading(med, w, order, t, name, subj=SUBJECT, base=BASELINE):
     parts = []
-    m, b = med.get((w, SUBJECT, t)), med.get((w, BASELINE, t))
+    m, b = med.get((w, subj, t)), med.get((w, base, t))
     if m and b:
-        parts.append(f"{name(SUBJECT)} p99.9 wait {fmt_us(m.get('wait_p999_ns'))} µs against "
-                     f"{name(BASELINE)}'s {fmt_us(b.get('wait_p999_ns'))} µs; worst thread "
-                     f"{fmt(m.get('worst_share'), 2)} of fair ({name(BASELINE)} "
+        parts.append(f"{name(subj)} p99.9 wait {fmt_us(m.get('wait_p999_ns'))} µs against "
+                     f"{name(base)}'s {fmt_us(b.get('wait_p999_ns'))} µs; worst thread "
+                     f"{fmt(m.get('worst_share'), 2)} of fair ({name(base)} "
                      f"{fmt(b.get('worst_share'), 2)})")
     unfair = [name(k) for k in order if (w, k, t) in med
               and med[(w, k, t)].get("worst_share", 1) < 0.5]
@@ -606,6 +735,18 @@ def grid(plt, n, height=4.6):
         ax.set_visible(False)
     return fig, flat[:n]
 
+def legend_entries(axes):
+    """Every panel's lines, each label once (panels of other primitives have other locks)."""
+    seen, handles, labels = set(), [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in seen:
+                seen.add(lab)
+                handles.append(h)
+                labels.append(lab)
+    return handles, labels
+
+
 def plots(outdir, med, locks, threads_list, workloads):
     try:
         import matplotlib
@@ -619,10 +760,12 @@ def plots(outdir, med, locks, threads_list, workloads):
     styles = {}
     markers = "os^vD<>ph*"
     # One colour and marker per lock in every panel (matplotlib's cycle would
-    # restart per panel and give a lock different colours).
+    # restart per panel and give a lock different colours; 20 colours: the
+    # locks outnumber the default 10).
+    mine = {SUBJECT, RW_SUBJECT, *SUBJECTS.values()}
     for i, k in enumerate(list(locks)):
-        styles[k] = dict(marker=markers[i % len(markers)], linewidth=2.5 if k == SUBJECT else 1.2,
-                         color="black" if k == SUBJECT else f"C{i % 10}")
+        styles[k] = dict(marker=markers[i % len(markers)], linewidth=2.5 if k in mine else 1.2,
+                         color="black" if k in mine else plt.cm.tab20(i % 20))
     cont = [w for w, _, _ in MUTEX_WORKLOADS if w in workloads and w != "pair"]
     panels = cont + (["pair"] if "pair" in workloads else [])
     if panels:
@@ -645,15 +788,18 @@ def plots(outdir, med, locks, threads_list, workloads):
                     continue
                 ax.plot(xs, [med[(w, k, t)]["figure"] for t in xs], label=name(k), **styles[k])
             ax.set_xscale("log", base=2)
-            xt = [t for t in threads_list if t >= 2 or w not in QUEUES]
+            xt = [t for t in threads_list if any((w, k, t) in med for k in order)]
             ax.set_xticks(xt)
             ax.set_xticklabels([str(t) for t in xt])
             ax.set_xlabel("threads")
-            ax.set_ylabel("M items/s consumed" if w in QUEUES else "Mops/s (all threads)")
+            ax.set_ylabel("M items/s consumed" if w in QUEUES else "M rounds/s" if w == "latch" else
+                          "M phases/s" if w == "barrier" else "M calls/s (all threads)" if w == "once"
+                          else "Mops/s (all threads)")
             ax.set_ylim(bottom=0)
-            ax.set_title(titles[w] + (" (line: the library's\nown mutex with it)" if w in FAMILY_NAMES else ""))
+            ax.set_title(titles[w] + (" (line: the library's\nown mutex with it)"
+                                      if w in FAMILY_NAMES and w not in RW_WORKLOADS else ""))
             ax.grid(alpha=0.3)
-        handles, labels = axes[0].get_legend_handles_labels()
+        handles, labels = legend_entries(axes)
         if handles:
             fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=9)
         fig.suptitle("Throughput against threads (medians)")
@@ -682,7 +828,7 @@ def plots(outdir, med, locks, threads_list, workloads):
                           else "p99.9 wait in lock() (µs, log)")
             ax.set_title({w2: t for w2, t, _ in MUTEX_WORKLOADS}[w])
             ax.grid(alpha=0.3, which="both")
-        handles, labels = axes[0].get_legend_handles_labels()
+        handles, labels = legend_entries(axes)
         if handles:
             fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=9)
         fig.suptitle("Acquisition wait, p99.9 (medians over repetitions)")
@@ -728,8 +874,9 @@ def plots(outdir, med, locks, threads_list, workloads):
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="suite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                   help=f"comma-separated, of: {', '.join(ALL_WORKLOADS)} (default: all)")
+    p.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                   help=f"comma-separated, of: {', '.join(ALL_WORKLOADS)} (default: all but "
+                        f"rw99 and rw50, and rw95 at threads 1,2,8,32 unless --threads is given)")
     p.add_argument("--threads", default="1,2,4,8,16,32", help="thread counts (default 1,2,4,8,16,32)")
     p.add_argument("--duration", type=float, default=0.1, help="seconds per run (default 0.1)")
     p.add_argument("--repetitions", "-r", type=int, default=5,
@@ -753,7 +900,8 @@ def parse_args(argv):
         if "--repetitions" not in argv and "-r" not in argv:
             args.repetitions = 2
         if "--workloads" not in argv:
-            args.workloads = "pair,short,long,striped,condvar,semaphore,readmostly,groupcommit"
+            args.workloads = ("pair,short,long,striped,condvar,semaphore,readmostly,groupcommit,"
+                              "rw95,latch,barrier,once")
     args.workloads = [w for w in args.workloads.split(",") if w]
     bad = [w for w in args.workloads if w not in ALL_WORKLOADS]
     if bad:
@@ -761,6 +909,11 @@ def parse_args(argv):
     args.threads = sorted({int(t) for t in args.threads.split(",") if t})
     args.locks = [k for k in args.locks.split(",") if k]
     args.mutex_workloads = [w for w, _, _ in MUTEX_WORKLOADS if w in args.workloads]
+    # The default suite's own thread counts for some workloads; --threads
+    # applies to all.
+    threads_given = any(a == "--threads" or a.startswith("--threads=") for a in argv)
+    args.workload_threads = ({} if threads_given or args.quick else
+                             {w: ts for w, ts in DEFAULT_THREADS_FOR.items() if w in args.mutex_workloads})
     args.uring_workloads = [(w, b) for w, b, _ in URING_WORKLOADS if w in args.workloads]
     if args.repetitions < 1 or args.duration <= 0:
         p.error("--repetitions must be >= 1 and --duration > 0")
@@ -807,7 +960,9 @@ def main(argv):
         "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
         "run": (f"workloads {','.join(args.workloads)}; threads {','.join(map(str, args.threads))}; "
                 f"{args.duration} s per run; {args.repetitions} repetitions, lock order rotated"
-                + (f" (io_uring workloads: {uring_reps(args)})" if args.uring_workloads else "")),
+                + (f" (io_uring workloads: {uring_reps(args)})" if args.uring_workloads else "")
+                + "".join(f"; {w} at threads {','.join(map(str, ts))}"
+                          for w, ts in args.workload_threads.items())),
         "not_built": not_built, "lscpu": lscpu(),
     }
     print(machine_text(m), file=sys.stderr)
@@ -815,7 +970,7 @@ def main(argv):
     # How many runs, for the progress line.
     per_rep = 0
     for w in args.mutex_workloads:
-        ts = [1] if w == "pair" else [t for t in args.threads if t >= 2 or w not in QUEUES]
+        ts = workload_threads(w, args.workload_threads.get(w, args.threads))
         per_rep += len(ts) * len([k for k, v in locks.items() if w in v[2]])
     progress = Progress(per_rep * args.repetitions, args.duration + 0.03, len(args.uring_workloads),
                         sum(URING_SECONDS.get(b, 5) * uring_reps(args) for _, b in args.uring_workloads))
@@ -861,7 +1016,7 @@ def finish(outdir, m, locks, threads, workloads, paths, no_plots):
     fields = ["repetition", "workload", "lock", "threads", "seconds", "acquisitions", "mops",
               "ns_per_op", "wall_ns_per_op", "cpu_ns_per_op", "share_cv", "worst_share", "wait_p50_ns",
               "wait_p99_ns", "wait_p999_ns", "wait_max_ns", "wait_samples", "vcsw_per_kop",
-              "ivcsw_per_kop", "minority_share"]
+              "ivcsw_per_kop", "minority_share"] + list(ROLE_FIELDS)
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         wr.writeheader()
@@ -869,13 +1024,13 @@ def finish(outdir, m, locks, threads, workloads, paths, no_plots):
             wr.writerow(r)
     with open(os.path.join(outdir, "summary.csv"), "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=["workload", "lock", "lock_name", "bytes", "threads", "n",
-                                           "figure", "spread", "ratio_to_std_mutex"] + fields[4:],
+                                           "figure", "spread", "ratio", "ratio_to"] + fields[4:],
                             extrasaction="ignore")
         wr.writeheader()
         for (w, k, t), mm in sorted(med.items()):
             wr.writerow({"workload": w, "lock": k, "lock_name": locks.get(k, (k,))[0],
                          "bytes": locks.get(k, ("", ""))[1], "threads": t,
-                         "ratio_to_std_mutex": mm.get("ratio"), **mm})
+                         "ratio_to": baseline(w), **mm})
         for r in urows:
             wr.writerow(r)
     header = ["## ringlock benchmark suite", "", "```", machine_text(m), "```", ""]
