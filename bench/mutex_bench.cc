@@ -1283,9 +1283,10 @@ std::vector<LockEntry> AllLocks() {
                 &BM_Latch<ringlock::Latch>),
       OnlyEntry("StdLatch", "std::latch", sizeof(std::latch), &LockEntry::latch,
                 &BM_Latch<std::latch>),
-      OnlyEntry("RinglockBarrier", "ringlock::Barrier", sizeof(ringlock::Barrier<CountPhases>),
+      // Sizes without the run's phase-counting completion (a pointer).
+      OnlyEntry("RinglockBarrier", "ringlock::Barrier", sizeof(ringlock::Barrier<>),
                 &LockEntry::barrier, &BM_Barrier<ringlock::Barrier<CountPhases>>),
-      OnlyEntry("StdBarrier", "std::barrier", sizeof(std::barrier<CountPhases>), &LockEntry::barrier,
+      OnlyEntry("StdBarrier", "std::barrier", sizeof(std::barrier<>), &LockEntry::barrier,
                 &BM_Barrier<std::barrier<CountPhases>>),
       OnlyEntry("RinglockOnce", "ringlock::Once", sizeof(ringlock::Once), &LockEntry::once,
                 &BM_Once<RinglockOnce>),
