@@ -411,6 +411,16 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
   state.counters["wait_samples"] = static_cast<double>(waits.size());
   state.counters["vcsw_per_kop"] = static_cast<double>(r.voluntary_cs) * 1000 / ops;
   state.counters["ivcsw_per_kop"] = static_cast<double>(r.involuntary_cs) * 1000 / ops;
+#ifdef RINGLOCK_MUTEX_STATS
+  // ringlock::Mutex's slow-path counts since the previous run, per 1000 ops.
+  auto& st = ringlock::internal::g_mutex_stats;
+  for (auto [name, c] : {std::pair<const char*, std::atomic<uint64_t>*>{"rl_spins", &st.spins},
+                         {"rl_spin_wins", &st.spin_wins}, {"rl_spin_parked", &st.spin_parked},
+                         {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
+                         {"rl_reparks", &st.reparks}, {"rl_wakes", &st.wakes}}) {
+    state.counters[name] = static_cast<double>(c->exchange(0)) * 1000 / ops;
+  }
+#endif
 }
 
 void CheckCount(uint64_t counted, uint64_t expected, const char* what) {
