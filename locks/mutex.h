@@ -18,18 +18,6 @@
 // at most one wake after it has waited 1 ms, plus one critical section per
 // starving waiter queued before it (at most 255).
 //
-// Spin policy: a contended lock() spins (a load and a pause per iteration)
-// before it registers, also while others are parked, as long as no waiter
-// is starving (a spinner's CAS is the newcomer's barge below, so the word
-// protocol is the same). The bound adapts per thread, as glibc's adaptive
-// mutex: twice the iterations this thread's recent winning spins needed,
-// plus 10, at most 100; a spin that fails shortens the next. Spinning while
-// others are parked keeps brief contention out of the kernel: a waiter that
-// registers on a lock held for ~100 ns mostly finds it changed by the time
-// it sleeps (EAGAIN) and its unlocker's wake finds nobody asleep, three
-// syscalls for nothing (counts in bench/README.md). Spinners never take
-// the lock while a waiter starves, so the starvation bound holds.
-//
 // Memory ordering: lock() and a successful try_lock() acquire, unlock()
 // releases, as std::mutex.
 //
@@ -53,8 +41,7 @@
 // | 1,w,s,n>0           | held, n waiters              | unlock: L=0, then if W=0: W=1 and|
 // |                     |                              | wake 1 (starving ones if s>0)    |
 // | 0,1,s,n>0           | free, a woken waiter runs    | it takes it: L=1,W=0,N-1(,S-1)   |
-// | 0,w,0,n>0           | free, waiters asleep         | a newcomer barges: L=1 (bts, or  |
-// |                     |                              | a spinner's CAS)                 |
+// | 0,w,0,n>0           | free, waiters asleep         | a newcomer barges: L=1 (bts)     |
 // | 0,0,s>0,n           | transient only (INV2)        | whoever made it wakes: W=1       |
 // | 1,w,s>0,n           | a newcomer's bts hit S>0     | it unlocks at once (INV4)        |
 // | 1,w,s,n or 0,w,s>0,n| a locker gives up spinning   | registers: N+1, W=0 (INV5), then |
@@ -132,8 +119,7 @@ class MutexAcquisition;
 struct MutexStats {
   std::atomic<uint64_t> spins{0};        // SpinToLock calls
   std::atomic<uint64_t> spin_wins{0};    // ... that took the lock
-  std::atomic<uint64_t> spin_starving{0};  // ... that stopped because a waiter starves
-  std::atomic<uint64_t> spin_wins_over_parked{0};  // wins while others were registered
+  std::atomic<uint64_t> spin_parked{0};  // ... that stopped because others were parked
   std::atomic<uint64_t> registers{0};    // waiters registered (N+1)
   std::atomic<uint64_t> on_wakes{0};     // OnWake runs (woken, or sleep failed)
   std::atomic<uint64_t> reparks{0};      // ... that went back to sleep without the lock
@@ -180,7 +166,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   // Completes when the caller owns the lock. Acquire ordering. Spins briefly
-  // (while no waiter is starving; see the spin policy above), then sleeps: in futex(2), or in the
+  // (only while nobody is parked), then sleeps: in futex(2), or in the
   // thread's EventLoop ring if it has one (dispatching its other work). No
   // spurious returns. Not reentrant: locking a mutex the caller holds
   // deadlocks, as std::mutex.
@@ -241,7 +227,7 @@ class ABSL_LOCKABLE BasicMutex {
   //
   // Completes when the coroutine owns the lock; the loop keeps running other
   // work meanwhile. Uncontended it costs what lock() costs, and it spins as
-  // briefly as lock() (while no waiter is starving; the loop waits that
+  // briefly as lock() (only while nobody is parked; the loop waits that
   // long). The waiter then sleeps with IORING_OP_FUTEX_WAIT on this word
   // (Linux 6.7+; the loop's futex_waitv(2) helper thread before) and follows
   // the same protocol as lock(), so threads and coroutines take the lock in
@@ -304,7 +290,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   void LockSlow();
-  // lock()'s bounded, adaptive spin (while no waiter starves); true if it took the
+  // lock()'s bounded spin (only while nobody is parked); true if it took the
   // lock. Not annotated for TSAN: callers do that.
   bool SpinToLock();
   void UnlockSlow();

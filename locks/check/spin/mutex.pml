@@ -178,14 +178,14 @@ FAST_S:
   }
 
 SPIN:
-  /* BasicMutex::SpinToLock(): load; give up once a waiter is starving;
+  /* BasicMutex::SpinToLock(): load; give up once a waiter is registered;
    * CAS L in if free. One iteration, then Arm: a failed iteration changes
    * nothing, so kSpinLimit iterations reach no state that one iteration
    * taken later does not (the C++ checker's model build spins once too) */
   atomic {
     w = word;
     if
-    :: (w & S_MASK) == 0 && L_OF(w) == 0 ->
+    :: N_OF(w) == 0 && L_OF(w) == 0 ->
 #ifdef STEPWISE
        goto SPIN_CAS
 #else
