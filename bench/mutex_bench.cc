@@ -64,6 +64,7 @@
 #include <memory>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <type_traits>
@@ -75,6 +76,7 @@
 #include "locks/condvar.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
+#include "locks/wake_batch.h"
 #include "uring/event_loop.h"
 
 #ifdef RINGLOCK_BENCH_HAVE_TBB
@@ -549,6 +551,21 @@ struct RinglockFamily {
   static void NotifyAll(CondVar& cv) { cv.notify_all(); }
 };
 
+// ringlock's Mutex and CondVar, with the notifies made under the mutex held
+// in a WakeBatch until the unlock: the notified waiter wakes with the mutex
+// free instead of waking only to find it held (group commit only).
+struct RinglockBatchedFamily : RinglockFamily {
+  static inline thread_local std::optional<ringlock::WakeBatch> batch;
+  static void Unlock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    mu.unlock();
+    batch.reset();  // the held wakes leave now
+  }
+  static void Notify(CondVar& cv) {
+    if (!batch) batch.emplace();
+    cv.notify_one();
+  }
+};
+
 struct AbslFamily {
   using Mutex = absl::Mutex;
   using CondVar = absl::CondVar;
@@ -897,6 +914,8 @@ std::vector<LockEntry> AllLocks() {
       Entry<DrepperSpinMutex>("DrepperSpinMutex", "textbook spinning futex mutex"),
       GroupCommitEntry<CvAnyFamily<RinglockMutex>>("RinglockMutexCvAny",
                                                    "ringlock::Mutex + condition_variable_any"),
+      GroupCommitEntry<RinglockBatchedFamily>("RinglockMutexBatched",
+                                              "ringlock::Mutex + CondVar, notify held in a WakeBatch"),
       Entry<FloorLock>("Floor", "floor: CAS + decrement", /*contended=*/false),
   };
   return v;

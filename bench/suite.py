@@ -82,7 +82,8 @@ FAMILY_NAMES = {
     "groupcommit": {"RinglockMutex": "ringlock::Mutex + CondVar",
                     "StdMutex": "std::mutex + condition_variable",
                     "AbslMutex": "absl::Mutex + CondVar",
-                    "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any"},
+                    "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any",
+                    "RinglockMutexBatched": "ringlock::Mutex + CondVar, notify in a WakeBatch"},
 }
 # Workloads whose figure is items through a bounded queue.
 QUEUES = ("condvar", "semaphore")
