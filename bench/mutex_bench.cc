@@ -95,6 +95,7 @@
 #if __has_include("locks/shared_mutex.h")
 #include "locks/shared_mutex.h"  // registered in AllLocks() (one RwEntry line)
 #endif
+#include "locks/wake_batch.h"
 #include "uring/event_loop.h"
 
 #ifdef RINGLOCK_BENCH_HAVE_TBB
@@ -443,6 +444,16 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
     }
   }
   state.counters["write_fraction"] = 0;
+#ifdef RINGLOCK_MUTEX_STATS
+  // ringlock::Mutex's slow-path counts since the previous run, per 1000 ops.
+  auto& st = ringlock::internal::g_mutex_stats;
+  for (auto [name, c] : {std::pair<const char*, std::atomic<uint64_t>*>{"rl_spins", &st.spins},
+                         {"rl_spin_wins", &st.spin_wins}, {"rl_spin_parked", &st.spin_parked},
+                         {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
+                         {"rl_reparks", &st.reparks}, {"rl_wakes", &st.wakes}}) {
+    state.counters[name] = static_cast<double>(c->exchange(0)) * 1000 / ops;
+  }
+#endif
 }
 
 void CheckCount(uint64_t counted, uint64_t expected, const char* what) {
@@ -569,6 +580,21 @@ struct RinglockFamily {
   static void Wait(CondVar& cv, Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { cv.wait(mu); }
   static void Notify(CondVar& cv) { cv.notify_one(); }
   static void NotifyAll(CondVar& cv) { cv.notify_all(); }
+};
+
+// ringlock's Mutex and CondVar, with the notifies made under the mutex held
+// in a WakeBatch until the unlock: the notified waiter wakes with the mutex
+// free instead of waking only to find it held (group commit only).
+struct RinglockBatchedFamily : RinglockFamily {
+  static inline thread_local std::optional<ringlock::WakeBatch> batch;
+  static void Unlock(Mutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    mu.unlock();
+    batch.reset();  // the held wakes leave now
+  }
+  static void Notify(CondVar& cv) {
+    if (!batch) batch.emplace();
+    cv.notify_one();
+  }
 };
 
 struct AbslFamily {
@@ -1266,6 +1292,8 @@ std::vector<LockEntry> AllLocks() {
       Entry<DrepperSpinMutex>("DrepperSpinMutex", "textbook spinning futex mutex"),
       GroupCommitEntry<CvAnyFamily<RinglockMutex>>("RinglockMutexCvAny",
                                                    "ringlock::Mutex + condition_variable_any"),
+      GroupCommitEntry<RinglockBatchedFamily>("RinglockMutexBatched",
+                                              "ringlock::Mutex + CondVar, notify held in a WakeBatch"),
       Entry<FloorLock>("Floor", "floor: CAS + decrement", /*contended=*/false),
       // Reader/writer locks (rw95, rw99, rw50). ringlock::SharedMutex joins
       // them with the one line

@@ -107,7 +107,8 @@ FAMILY_NAMES = {
     "groupcommit": {"RinglockMutex": "ringlock::Mutex + CondVar",
                     "StdMutex": "std::mutex + condition_variable",
                     "AbslMutex": "absl::Mutex + CondVar",
-                    "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any"},
+                    "RinglockMutexCvAny": "ringlock::Mutex + condition_variable_any",
+                    "RinglockMutexBatched": "ringlock::Mutex + CondVar, notify in a WakeBatch"},
     **{w: {"RinglockMutex": "ringlock::Mutex, exclusive for reads too",
            "AbslMutex": "absl::Mutex, ReaderLock / WriterLock"} for w in RW_WORKLOADS},
 }

@@ -24,12 +24,17 @@ constexpr int kSpinLimit = internal::kMutexSpinLimit;  // 100; 1 in model-checke
 
 template <FutexScope kScope>
 bool BasicMutex<kScope>::SpinToLock() {
+  RINGLOCK_MUTEX_STAT(spins);
   for (int i = 0; i < kSpinLimit; ++i) {
     uint32_t w = word_.load(std::memory_order_relaxed);
-    if (w & kWaiterMask) return false;  // others are parked (and maybe starving): join them
+    if (w & kWaiterMask) {  // others are parked (and maybe starving): join them
+      RINGLOCK_MUTEX_STAT(spin_parked);
+      return false;
+    }
     if ((w & kLocked) == 0 &&
         word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
                                     std::memory_order_relaxed)) {
+      RINGLOCK_MUTEX_STAT(spin_wins);
       return true;
     }
     internal::CpuRelax();
@@ -77,6 +82,7 @@ void WakeOneIfUnattended(internal::FutexWord& word, uint32_t w) {
     // already awake (W): nothing to do.
     if ((w & (M::kLocked | M::kWaking)) != 0 || (w & M::kWaiterMask) == 0) return;
     if (word.compare_exchange_weak(w, w | M::kWaking, std::memory_order_relaxed)) {
+      RINGLOCK_MUTEX_STAT(wakes);
       // If this wake finds nobody asleep, W stays: every registered waiter
       // is then on its way to sleep on a value without W (INV5), so its
       // sleep fails and it runs OnWake, which clears W.
@@ -114,6 +120,7 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
     // W here costs at most one extra wake.
     const uint32_t registered = (w + M::kWaiterOne) & ~M::kWaking;
     if (word.compare_exchange_weak(w, registered, std::memory_order_relaxed)) {
+      RINGLOCK_MUTEX_STAT(registers);
       registered_at_ns_ = ProtocolNanos();
       *expected = registered;
       return false;
@@ -123,6 +130,7 @@ bool MutexAcquisition<kScope>::Arm(uint32_t* expected) {
 
 template <FutexScope kScope>
 bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
+  RINGLOCK_MUTEX_STAT(on_wakes);
   internal::FutexWord& word = mu_.word_;
   const bool waited_long =
       !starving_ && ProtocolNanos() - registered_at_ns_ >=
@@ -152,6 +160,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, again, std::memory_order_relaxed)) {
         starving_ = starving_ || become_starving;
         *expected = again;
+        RINGLOCK_MUTEX_STAT(reparks);
         return false;
       }
       continue;
@@ -165,6 +174,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
     // on whether it found a starving waiter asleep.
     if (FutexWake(word, 1, kScope, M::kStarvingBit) > 0) {
       *expected = again;
+      RINGLOCK_MUTEX_STAT(reparks);
       return false;
     }
     // It found nobody: every starving waiter is awake, and each one takes
@@ -181,6 +191,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
                           (w & M::kStarvingMask) != M::kStarvingMask;
     if ((w & M::kWaking) == 0 && held_off && !may_take) {
       *expected = w;
+      RINGLOCK_MUTEX_STAT(reparks);
       return false;
     }
   }

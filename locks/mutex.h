@@ -112,7 +112,26 @@ namespace ringlock {
 namespace internal {
 template <FutexScope>
 class MutexAcquisition;
-}
+
+#ifdef RINGLOCK_MUTEX_STATS
+// Bench-only counts of the Mutex's slow path (-DRINGLOCK_MUTEX_STATS; compiled
+// out otherwise): where contended acquisitions spend their time.
+struct MutexStats {
+  std::atomic<uint64_t> spins{0};        // SpinToLock calls
+  std::atomic<uint64_t> spin_wins{0};    // ... that took the lock
+  std::atomic<uint64_t> spin_parked{0};  // ... that stopped because others were parked
+  std::atomic<uint64_t> registers{0};    // waiters registered (N+1)
+  std::atomic<uint64_t> on_wakes{0};     // OnWake runs (woken, or sleep failed)
+  std::atomic<uint64_t> reparks{0};      // ... that went back to sleep without the lock
+  std::atomic<uint64_t> wakes{0};        // wakes sent by unlock / leave (W set)
+};
+inline MutexStats g_mutex_stats;
+#define RINGLOCK_MUTEX_STAT(f) \
+  ::ringlock::internal::g_mutex_stats.f.fetch_add(1, std::memory_order_relaxed)
+#else
+#define RINGLOCK_MUTEX_STAT(f) static_cast<void>(0)
+#endif
+}  // namespace internal
 
 template <FutexScope kScope>
 class ABSL_LOCKABLE BasicMutex {
