@@ -80,7 +80,8 @@ void WaitFor(const std::function<bool()>& cond) {
 }
 
 template <Design D>
-int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, int watchdog_ms) {
+int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, int watchdog_ms,
+         uring::EventLoopOptions loop_options) {
   Options o;
   o.dir = dir;
   o.file_pages = 8;
@@ -116,7 +117,7 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
   });
 
   std::thread t1([&] {
-    auto loop = uring::EventLoop::Create();
+    auto loop = uring::EventLoop::Create(loop_options);
     if (!loop.ok()) Die("T1 EventLoop::Create", 0);
     std::optional<ScopedFutexBlocking> plain;
     if (mode == DemoMode::kFutex) plain.emplace();
@@ -137,7 +138,7 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
   });
   std::thread t2([&] {
     WaitFor([&] { return stage.load() >= 1; });
-    auto loop = uring::EventLoop::Create();
+    auto loop = uring::EventLoop::Create(loop_options);
     if (!loop.ok()) Die("T2 EventLoop::Create", 0);
     std::optional<ScopedFutexBlocking> plain;
     if (mode == DemoMode::kFutex) plain.emplace();
@@ -157,15 +158,15 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
 }  // namespace
 
 int RunDeadlockDemo(DemoMode mode, const std::string& dir, const std::string& data_path,
-                    int watchdog_ms) {
+                    int watchdog_ms, uring::EventLoopOptions loop) {
   switch (mode) {
     case DemoMode::kStdMutex:
-      return Demo<Design::kStd>(mode, dir, data_path, watchdog_ms);
+      return Demo<Design::kStd>(mode, dir, data_path, watchdog_ms, loop);
     case DemoMode::kFutex:
-      return Demo<Design::kFutex>(mode, dir, data_path, watchdog_ms);
+      return Demo<Design::kFutex>(mode, dir, data_path, watchdog_ms, loop);
     case DemoMode::kRingBlocking:
     case DemoMode::kAsync:
-      return Demo<Design::kRing>(mode, dir, data_path, watchdog_ms);
+      return Demo<Design::kRing>(mode, dir, data_path, watchdog_ms, loop);
   }
   return 2;
 }

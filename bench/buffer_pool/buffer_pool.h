@@ -181,16 +181,20 @@ class BufferPool {
     co_return v;
   }
 
-  // Bumps page `page`'s version, logs it and commits. Returns the new version
-  // once the log is flushed past its record.
-  uring::Task<uint64_t> Update(uint32_t page) {
+  struct Committed {
+    uint64_t version;  // the page's new version
+    uint64_t lsn;      // the end of its log record
+  };
+  // Bumps page `page`'s version, logs it and commits: returns once the log
+  // is flushed past its record.
+  uring::Task<Committed> Update(uint32_t page) {
     const uint32_t f = co_await Fix(page);
     const uint64_t v = Check(f, page) + 1;
     Write(f, page, v);
     const uint64_t lsn = co_await Append(page, v);
     Unfix(f);
     co_await Commit(lsn);
-    co_return v;
+    co_return Committed{v, lsn};
   }
 
   // Updates two pages in one transaction (a row moving between pages): locks
@@ -322,7 +326,13 @@ class BufferPool {
       f = ClockVictim();  // locked, still mapped to its old page
       table_mu_.unlock();
       if (f < 0) {  // every frame locked: more requests than frames
-        std::this_thread::yield();
+        if (uring::EventLoop* loop = uring::EventLoop::Current(); loop != nullptr && opts_.ring_io) {
+          // The holders may be this thread's own suspended requests: let the
+          // loop run them (a yield here would spin the loop thread forever).
+          (void)co_await uring::Nop(*loop);
+        } else {
+          std::this_thread::yield();
+        }
         continue;
       }
       Frame& fr = frames_[f];
@@ -523,8 +533,9 @@ inline constexpr int kDeadlockExitCode = 3;
 // Runs the schedule. Returns 0 when it completes; if nothing completes
 // within `watchdog_ms`, prints what hangs and _exit(kDeadlockExitCode)s (the
 // hung threads cannot be joined). `data_path` must hold >= 8 pages.
+// `loop` configures both threads' loops.
 int RunDeadlockDemo(DemoMode mode, const std::string& dir, const std::string& data_path,
-                    int watchdog_ms);
+                    int watchdog_ms, uring::EventLoopOptions loop = {});
 
 }  // namespace ringlock::buffer_pool
 
