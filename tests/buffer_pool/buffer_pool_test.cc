@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +53,8 @@ const Config kConfigs[] = {
     {"c_async_emulated", Design::kRing, true, true, LoopKind::kEmulated, 3},
     {"c_ring_blocking", Design::kRing, true, false, LoopKind::kNative, 2},
 };
+
+void PrintTo(const Config& c, std::ostream* os) { *os << c.name; }
 
 bool NeedsLoop(const Config& c) { return c.ring_io || c.async_waits; }
 
