@@ -119,8 +119,11 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
   std::thread t1([&] {
     auto loop = uring::EventLoop::Create(loop_options);
     if (!loop.ok()) Die("T1 EventLoop::Create", 0);
+    // Until T1 asks for B, its waits (the probes' table lock) must not
+    // dispatch the loop: completing A early would let T2 through and B
+    // would be held only for a moment (the order would not be forced).
     std::optional<ScopedFutexBlocking> plain;
-    if (mode == DemoMode::kFutex) plain.emplace();
+    plain.emplace();
     uring::Task<uint64_t> read_a = pool.Read(kPageA);
     read_a.handle().resume();  // misses: locks A, queues A's read, suspends
     (*loop)->FlushWakes();     // submits the read
@@ -128,8 +131,9 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
       Die("deadlock demo: A's read is not in flight under A's lock", 0);
     }
     stage.store(1);
-    WaitFor([&] { return pool.PageLockHeld(kPageB); });  // T2 holds B
+    WaitFor([&] { return pool.PageLockHeld(kPageB); });  // T2 holds B (and waits for A)
     stage.store(2);
+    if (mode != DemoMode::kFutex) plain.reset();
     const uint64_t vb = (*loop)->RunUntilComplete(pool.Read(kPageB));
     (*loop)->RunUntil([&] { return read_a.done(); });
     (void)read_a.TakeResult();
