@@ -122,8 +122,7 @@ int Demo(DemoMode mode, const std::string& dir, const std::string& data_path, in
     // Until T1 asks for B, its waits (the probes' table lock) must not
     // dispatch the loop: completing A early would let T2 through and B
     // would be held only for a moment (the order would not be forced).
-    std::optional<ScopedFutexBlocking> plain;
-    plain.emplace();
+    auto plain = std::make_unique<ScopedFutexBlocking>();
     uring::Task<uint64_t> read_a = pool.Read(kPageA);
     read_a.handle().resume();  // misses: locks A, queues A's read, suspends
     (*loop)->FlushWakes();     // submits the read
