@@ -109,7 +109,16 @@ void SharedMutexWriterAcquisition::Leave() {
 
 bool SharedMutexReaderAcquisition::Arm(uint32_t* expected) {
   uint32_t w = word_.load(std::memory_order_relaxed);
+  bool resent = false;
   for (;;) {
+    if (!resent && RwFree(w) && (w & kRwWritersWaiting)) {
+      // Free, yet writers may wait: resend the writer wake before waiting
+      // (the last one may have been spent on a stale ring fallback wait).
+      resent = true;
+      RwWakeIfFree(word_, w, scope_);
+      w = word_.load(std::memory_order_relaxed);
+      continue;
+    }
     if ((w & (kRwWriter | kRwWritersWaiting)) == 0) {
       RINGLOCK_CHECK_IF((w & kRwReaderMask) == kRwReaderMask, name_,
                         "more than 65535 readers hold one shared mutex");

@@ -83,12 +83,16 @@
 // writer if it was the last); a writer that leaves wakes another writer if
 // the lock is free (the wake it leaves may have been spent on it).
 // With the ring fallback (futex_waitv(2), which ignores bitsets) a writer's
-// wake can land on a reader; a reader woken without its grant that finds
-// the word free with WW set wakes a writer in its place.
+// wake can land on a reader, or on the helper's stale wait of a cancelled
+// coroutine (counted as woken: WW stays on a free word). A reader that
+// arrives at, or wakes to, a free word with WW set sends the writer wake
+// again before it sleeps, so such a spent wake delays at most until the
+// next reader comes.
 //
 // Misuse (debug builds abort with a message naming SharedMutex): unlock() of
 // a lock no writer holds, unlock_shared() with no reader holding, destroying
-// a SharedMutex that is held or has waiters. Too many readers (holding or
+// a SharedMutex that is held or has readers waiting (a waiting writer is
+// seen only as WW, which may be stale on a free word: not detected). Too many readers (holding or
 // waiting) abort in every build (the word would wrap).
 #ifndef RINGLOCK_LOCKS_SHARED_MUTEX_H_
 #define RINGLOCK_LOCKS_SHARED_MUTEX_H_
@@ -204,8 +208,10 @@ class ABSL_LOCKABLE BasicSharedMutex {
   BasicSharedMutex(const BasicSharedMutex&) = delete;
   BasicSharedMutex& operator=(const BasicSharedMutex&) = delete;
   ~BasicSharedMutex() {
-    RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) & ~internal::kRwPhase) != 0, Name(),
-                       "destroyed while held or with waiters");
+    // WW alone may be stale (see Cancellation above): not checked.
+    RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) &
+                        (internal::kRwWriter | internal::kRwWaiterMask | internal::kRwReaderMask)) != 0,
+                       Name(), "destroyed while held or with waiters");
     internal::TsanMutexDestroyed(this);
   }
 

@@ -8,6 +8,7 @@
 // lets every waiting reader in together before the next writer. Every kind
 // of waiter: futex(2), ring-blocking, coroutines; and process-shared.
 #include "locks/shared_mutex.h"
+#include "locks/latch.h"
 #include "locks/async.h"
 #include "locks/wait_any.h"
 
@@ -25,7 +26,6 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "locks/latch.h"
 #include "tests/locks/prim_test_util.h"
 #include "tests/locks/waiter_modes.h"
 #include "uring/event_loop.h"
@@ -184,6 +184,9 @@ TEST_P(SharedMutexTest, WithAWriterWaitingANewReaderWaits) {
     m.unlock_shared();
   });
   ASSERT_TRUE(Eventually([&] { return WaitingReaders(m) == 1; }));
+  // A writer still on its way to sleep when the wake comes counts as gone
+  // (the wake finds nobody and the readers go first): let it fall asleep.
+  std::this_thread::sleep_for(milliseconds(50));
   m.unlock_shared();  // the last reader out: the writer first, then the new reader
   w.join();
   r.join();
@@ -340,7 +343,16 @@ TEST_P(SharedMutexAsyncTest, CoroutinesTakeBothSidesAndTimedFormsReport) {
   auto loop = MakeLoop();
   ASSERT_NE(loop, nullptr);
   SharedMutex m;
-  m.lock();
+  Latch held(1), release(1);
+  // TSAN builds expect the thread that locked to unlock: a holder thread.
+  std::thread holder([&] {
+    m.lock();
+    held.count_down();
+    release.wait();
+    std::this_thread::sleep_for(milliseconds(10));
+    m.unlock();
+  });
+  held.wait();
   auto timed_w = [&]() -> Task<absl::Status> {
     auto g = co_await m.lock_async_for(*loop, milliseconds(20));
     co_return g.status();
@@ -355,16 +367,13 @@ TEST_P(SharedMutexAsyncTest, CoroutinesTakeBothSidesAndTimedFormsReport) {
   s = loop->RunUntilComplete(timed_r());
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_EQ(Busy(m) & ~internal::kRwWritersWaiting, internal::kRwWriter);
-  std::thread unlocker([&] {
-    std::this_thread::sleep_for(milliseconds(10));
-    m.unlock();
-  });
+  release.count_down();
   auto reader = [&]() -> Task<uint32_t> {
     std::shared_lock<SharedMutex> r = co_await m.lock_shared_async(*loop);
     co_return Readers(m);
   };
   EXPECT_EQ(loop->RunUntilComplete(reader()), 1u);
-  unlocker.join();
+  holder.join();
   auto writer = [&]() -> Task<bool> {
     std::unique_lock<SharedMutex> g = co_await m.lock_async(*loop);
     co_return g.owns_lock() && Busy(m) == internal::kRwWriter;
@@ -427,7 +436,10 @@ TEST_P(SharedMutexAsyncTest, DestroyedWaitingWriterLeavesNoTrace) {
   EXPECT_TRUE(WriterWaits(m));
   task = Task<void>();
   loop->RunUntil([&] { return loop->in_flight() == 0; });
-  m.unlock_shared();  // wakes nobody: clears WW
+  m.unlock_shared();  // its writer wake finds nobody and clears WW, or (ring
+                      // fallback) is spent on the helper's stale wait
+  m.lock_shared();    // a reader at a free word with WW resends it: never hangs
+  m.unlock_shared();
   EXPECT_EQ(Busy(m), 0u);
 }
 
@@ -439,17 +451,18 @@ TEST(SharedMutexProcessSharedTest, WritersInChildrenReaderInParent) {
   constexpr int kChildren = 3, kIters = 2000;
   struct Shared {
     ProcessSharedSharedMutex m;
+    ProcessSharedLatch gate{1};  // children start writing once it opens
     long a, b;
   };
   void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                  -1, 0);
   ASSERT_NE(p, MAP_FAILED);
   auto* s = new (p) Shared{};
-  s->m.lock_shared();  // children's writers wait on the parent's hold
   pid_t pids[kChildren];
   for (int i = 0; i < kChildren; ++i) {
     pids[i] = fork();
     if (pids[i] == 0) {
+      s->gate.wait();
       for (int k = 0; k < kIters; ++k) {
         s->m.lock();
         ++s->a;
@@ -459,6 +472,9 @@ TEST(SharedMutexProcessSharedTest, WritersInChildrenReaderInParent) {
       _exit(0);
     }
   }
+  // Taken after fork(): a lock held across fork() stays held in the child.
+  s->m.lock_shared();  // the children's writers wait on the parent's hold
+  s->gate.count_down();
   ASSERT_TRUE(Eventually([&] {
     return (s->m.word().load() & internal::kRwWritersWaiting) != 0;
   }));
