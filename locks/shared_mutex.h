@@ -19,10 +19,12 @@
 //     writer can take the lock before every one of them has unlocked.
 //   Bound: a waiting reader holds the lock at the latest when the writer
 //   after the current holders unlocks (one writer critical section). A
-//   waiting writer waits for the readers holding when it registered (no
-//   reader arrives after it, except a batch handed the lock by a writer's
-//   unlock), then competes with other writers: among themselves writers are
-//   unfair (a running writer may barge ahead of a woken one), with no bound.
+//   waiting writer waits for the readers holding when it registered, plus
+//   at most one batch of readers that waited (handed the lock by a writer's
+//   unlock, or by a writer wake that came before the writer was asleep and
+//   found nobody), then competes with other writers: among themselves
+//   writers are unfair (a running writer may barge ahead of a woken one),
+//   with no bound.
 //
 // Memory ordering: lock / lock_shared and successful try forms acquire;
 // unlock / unlock_shared release (a reader handed the lock acquires the
@@ -134,9 +136,9 @@ inline bool RwFree(uint32_t w) { return (w & (kRwWriter | kRwReaderMask)) == 0; 
 // One writer's progress through the SharedMutex protocol.
 class SharedMutexWriterAcquisition {
  public:
-  SharedMutexWriterAcquisition(internal::FutexWord& word, FutexScope scope, const char* name,
-                               void* tsan, bool timed = false)
-      : word_(word), scope_(scope), name_(name), tsan_(tsan), timed_(timed) {}
+  SharedMutexWriterAcquisition(internal::FutexWord& word, FutexScope scope, void* tsan,
+                               bool timed = false)
+      : word_(word), scope_(scope), tsan_(tsan), timed_(timed) {}
   const internal::FutexWord& word() const { return word_; }
   FutexScope scope() const { return scope_; }
   uint32_t bitset() const { return kRwWriterBit; }
@@ -147,7 +149,6 @@ class SharedMutexWriterAcquisition {
  private:
   internal::FutexWord& word_;
   FutexScope scope_;
-  const char* name_;
   void* tsan_;
   bool timed_;
 };
@@ -369,7 +370,7 @@ class ABSL_LOCKABLE BasicSharedMutex {
 
   // The acquisitions (WaitAny's Lock / LockShared, the async forms).
   internal::SharedMutexWriterAcquisition WriterAcq(bool timed) {
-    return internal::SharedMutexWriterAcquisition(word_, kScope, Name(), this, timed);
+    return internal::SharedMutexWriterAcquisition(word_, kScope, this, timed);
   }
   internal::SharedMutexReaderAcquisition ReaderAcq(bool timed, bool refuse_when_full) {
     return internal::SharedMutexReaderAcquisition(word_, kScope, Name(), this, timed,
