@@ -217,11 +217,13 @@ class ABSL_LOCKABLE BasicSharedMutex {
   }
 
   // ---- Exclusive ----
+  // Idle words are 0 or P (the reader phase): the fast paths keep P.
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    uint32_t w = 0;
-    if (ABSL_PREDICT_TRUE(word_.compare_exchange_strong(w, internal::kRwWriter,
-                                                        std::memory_order_acquire,
-                                                        std::memory_order_relaxed))) {
+    uint32_t w = word_.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_TRUE((w & ~internal::kRwPhase) == 0 &&
+                          word_.compare_exchange_weak(w, w | internal::kRwWriter,
+                                                      std::memory_order_acquire,
+                                                      std::memory_order_relaxed))) {
       internal::TsanMutexAcquired(this);
       return;
     }
@@ -265,9 +267,10 @@ class ABSL_LOCKABLE BasicSharedMutex {
     RINGLOCK_MISUSE_IF((word_.load(std::memory_order_relaxed) & internal::kRwWriter) == 0, Name(),
                        "unlock() of a shared mutex no writer holds");
     internal::TsanMutexPreUnlock(this, 0);
-    uint32_t w = internal::kRwWriter;
-    if (!word_.compare_exchange_strong(w, 0, std::memory_order_release,
-                                       std::memory_order_relaxed)) {
+    uint32_t w = word_.load(std::memory_order_relaxed);
+    if ((w & ~internal::kRwPhase) != internal::kRwWriter ||
+        !word_.compare_exchange_weak(w, w & ~internal::kRwWriter, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
       internal::RwUnlockSlow(word_, kScope);
     }
     internal::TsanMutexPostUnlock(this, 0);

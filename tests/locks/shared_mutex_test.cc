@@ -67,6 +67,23 @@ TEST(SharedMutexBasicTest, OneWordAndUncontendedOpsLeaveItIdle) {
   EXPECT_EQ(Busy(m), 0u);
 }
 
+// After an odd number of hand-offs the idle word is P, not 0: uncontended
+// lock / unlock and lock_shared / unlock_shared keep P (the word goes
+// exactly P -> P|X -> P). (That the fast paths, not the slow ones, run here
+// is a speed property: not observable in a test.)
+TEST(SharedMutexBasicTest, UncontendedOpsKeepThePhase) {
+  SharedMutex m;
+  internal::WordAccess::Of(m).store(internal::kRwPhase);
+  m.lock();
+  EXPECT_EQ(m.word().load(), internal::kRwPhase | internal::kRwWriter);
+  m.unlock();
+  EXPECT_EQ(m.word().load(), internal::kRwPhase);
+  m.lock_shared();
+  EXPECT_EQ(m.word().load(), internal::kRwPhase | internal::kRwReaderOne);
+  m.unlock_shared();
+  EXPECT_EQ(m.word().load(), internal::kRwPhase);
+}
+
 TEST(SharedMutexBasicTest, TryFormsFailWhileTheOtherSideHolds) {
   SharedMutex m;
   ASSERT_TRUE(m.try_lock());
