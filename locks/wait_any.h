@@ -5,8 +5,9 @@
 //   // i == 0: `a` is now locked by us; 1: `b`; 2: `stop` was set (and, if
 //   // auto-reset, consumed). Exactly one primitive is taken.
 //
-// Up to kWaitAnyMax (128, the kernel's limit) Mutexes, Semaphores, Events and
-// Latches (Opened(latch)), private or process-shared, mixed. The thread
+// Up to kWaitAnyMax (128, the kernel's limit) Mutexes, SharedMutexes (Lock,
+// LockShared), Semaphores, Events and Latches (Opened(latch)), private or
+// process-shared, mixed. The thread
 // sleeps on all their words at once with futex_waitv(2) (Linux 5.16+), or, on a thread that runs an
 // EventLoop, with one IORING_OP_FUTEX_WAITV (Linux 6.7+) while the loop keeps
 // dispatching its other completions. Coroutines use WaitAnyAsync
@@ -33,6 +34,7 @@
 #include "locks/latch.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
+#include "locks/shared_mutex.h"
 
 namespace ringlock {
 
@@ -43,12 +45,24 @@ inline constexpr int kWaitAnyMax = futex::kWaitvMax;
 using Waitable = std::variant<internal::MutexAcquisition<FutexScope::kPrivate>,
                               internal::MutexAcquisition<FutexScope::kShared>,
                               internal::SemaphoreAcquisition, internal::EventAcquisition,
-                              internal::LatchAcquisition>;
+                              internal::LatchAcquisition,
+                              internal::SharedMutexWriterAcquisition,
+                              internal::SharedMutexReaderAcquisition>;
 
 // Lock the mutex.
 template <FutexScope kScope>
 Waitable Lock(BasicMutex<kScope>& mu) {
   return Waitable(std::in_place_type<internal::MutexAcquisition<kScope>>, mu);
+}
+// Lock the shared mutex exclusively / take a shared hold (the same protocol
+// as lock() / lock_shared(); release with unlock() / unlock_shared()).
+template <FutexScope kScope>
+Waitable Lock(BasicSharedMutex<kScope>& smu) {
+  return Waitable(smu.WriterAcq(false));
+}
+template <FutexScope kScope>
+Waitable LockShared(BasicSharedMutex<kScope>& smu) {
+  return Waitable(smu.ReaderAcq(false, false));
 }
 // Take one permit.
 template <uint32_t kMax, FutexScope kScope>

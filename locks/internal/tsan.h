@@ -39,6 +39,8 @@ namespace ringlock::internal {
 
 #ifdef RINGLOCK_TSAN
 inline constexpr unsigned kTsanTryLock = __tsan_mutex_try_lock;
+// A shared (reader) acquire or release (SharedMutex).
+inline constexpr unsigned kTsanReadLock = __tsan_mutex_read_lock;
 inline void TsanMutexPreUnlock(void* m, unsigned flags) { __tsan_mutex_pre_unlock(m, flags); }
 inline void TsanMutexPostUnlock(void* m, unsigned flags) { __tsan_mutex_post_unlock(m, flags); }
 // Where a lock is taken (fast path, spin, or a waiter's protocol step);
@@ -48,17 +50,18 @@ inline void TsanMutexAcquired(void* m, unsigned flags = 0) {
   __tsan_mutex_post_lock(m, flags, 0);
 }
 // A try-lock that did not take the lock.
-inline void TsanMutexTryLockFailed(void* m) {
-  __tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
-  __tsan_mutex_post_lock(m, __tsan_mutex_try_lock | __tsan_mutex_try_lock_failed, 0);
+inline void TsanMutexTryLockFailed(void* m, unsigned flags = 0) {
+  __tsan_mutex_pre_lock(m, flags | __tsan_mutex_try_lock);
+  __tsan_mutex_post_lock(m, flags | __tsan_mutex_try_lock | __tsan_mutex_try_lock_failed, 0);
 }
 // The mutex's memory is going away: a new mutex at the same address must
 // not inherit its lock-order history.
 inline void TsanMutexDestroyed(void* m) { __tsan_mutex_destroy(m, 0); }
 #else
 inline constexpr unsigned kTsanTryLock = 0;
+inline constexpr unsigned kTsanReadLock = 0;
 inline void TsanMutexAcquired(void*, unsigned = 0) {}
-inline void TsanMutexTryLockFailed(void*) {}
+inline void TsanMutexTryLockFailed(void*, unsigned = 0) {}
 inline void TsanMutexDestroyed(void*) {}
 inline void TsanMutexPreUnlock(void*, unsigned) {}
 inline void TsanMutexPostUnlock(void*, unsigned) {}

@@ -23,6 +23,7 @@
 #include "locks/latch.h"
 #include "locks/mutex.h"
 #include "locks/once.h"
+#include "locks/shared_mutex.h"
 #include "locks/wake_batch.h"
 #include "locks/watermark.h"
 #include "tests/check/protocol_checks.h"
@@ -389,6 +390,149 @@ inline check::Model<LatchState> LatchOfTwoThreeWaiters(void (*third)(LatchState&
   m.final_check = [](LatchState& s) -> std::string {
     if (s.returned + s.timed_out != 3) return "a waiter neither returned nor timed out";
     if (s.latch.word().load() != 0) return "latch word not idle (0): " + Hex(s.latch.word().load());
+    return "";
+  };
+  return m;
+}
+
+// ---- SharedMutex: readers and writers of every kind ------------------------
+//
+// Three threads, each a reader or a writer of some kind (futex, timed,
+// coroutine, coroutine destroyed while it waits, ring-blocking), one lock
+// each. Writers exclude everyone, every word is a row of the state table,
+// every sleep is on a value the header allows (INV1, INV3, INV5), and at the
+// end the word is idle and every thread took the lock or gave up.
+
+struct RwState {
+  SharedMutex smu;
+  int readers_inside = 0;
+  int writers_inside = 0;
+  int acquired = 0;
+  int gave_up = 0;
+  RwState() { check::NameWord(&smu.word(), "smu"); }
+  // A failing execution may end with the word held (the final check says
+  // so); the destructor's misuse check must not abort the checker.
+  ~RwState() { internal::WordAccess::Of(smu).store(0); }
+};
+
+inline void RwReadSection(RwState& s) {
+  ++s.readers_inside;
+  check::Choose(1, "reading");  // a scheduling point while holding
+  --s.readers_inside;
+  ++s.acquired;
+}
+
+inline void RwWriteSection(RwState& s) {
+  ++s.writers_inside;
+  check::Choose(1, "writing");
+  --s.writers_inside;
+  ++s.acquired;
+}
+
+inline void RwReader(RwState& s) {
+  s.smu.lock_shared();
+  RwReadSection(s);
+  s.smu.unlock_shared();
+}
+
+inline void RwWriter(RwState& s) {
+  s.smu.lock();
+  RwWriteSection(s);
+  s.smu.unlock();
+}
+
+// Give up at 3 ms of virtual time (a timeout is also a scheduler choice).
+inline void RwTimedWriter(RwState& s) {
+  if (s.smu.try_lock_until_deadline(Deadline::FromMonotonicNanos(3'000'000))) {
+    RwWriteSection(s);
+    s.smu.unlock();
+  } else {
+    ++s.gave_up;
+    check::Count("timed waiter gave up");
+  }
+}
+
+inline void RwTimedReader(RwState& s) {
+  if (s.smu.try_lock_shared_until_deadline(Deadline::FromMonotonicNanos(3'000'000))) {
+    RwReadSection(s);
+    s.smu.unlock_shared();
+  } else {
+    ++s.gave_up;
+    check::Count("timed waiter gave up");
+  }
+}
+
+inline void RwCoroutineReader(RwState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  [](RwState& s, check::ModelLoop& loop, bool& done) -> check::Detached {
+    std::shared_lock<SharedMutex> guard = co_await s.smu.lock_shared_async(loop);
+    RwReadSection(s);
+    guard.unlock();
+    done = true;
+  }(s, loop, done);
+  loop.RunUntil([&] { return done; });
+}
+
+// Destroyed while it waits (a scheduler choice): a hand-off already made to
+// it must be released by its Leave.
+inline void RwCancellableCoroutineReader(RwState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  OwnedCoroutine c = [](RwState& s, check::ModelLoop& loop, bool& done) -> OwnedCoroutine {
+    std::shared_lock<SharedMutex> guard = co_await s.smu.lock_shared_async(loop);
+    RwReadSection(s);
+    guard.unlock();
+    done = true;
+  }(s, loop, done);
+  FinishOrDestroy(c, loop, done, [&] { ++s.gave_up; });
+}
+
+inline void RwCancellableCoroutineWriter(RwState& s) {
+  check::ModelLoop loop;
+  bool done = false;
+  OwnedCoroutine c = [](RwState& s, check::ModelLoop& loop, bool& done) -> OwnedCoroutine {
+    std::unique_lock<SharedMutex> guard = co_await s.smu.lock_async(loop);
+    RwWriteSection(s);
+    guard.unlock();
+    done = true;
+  }(s, loop, done);
+  FinishOrDestroy(c, loop, done, [&] { ++s.gave_up; });
+}
+
+inline void RwRingBlockingReader(RwState& s) {
+  check::RingBlockingScope ring;
+  RwReader(s);
+}
+
+inline void RwRingBlockingWriter(RwState& s) {
+  check::RingBlockingScope ring;
+  RwWriter(s);
+}
+
+inline check::Model<RwState> SharedMutexThreads(std::vector<void (*)(RwState&)> threads) {
+  check::Model<RwState> m;
+  const uint32_t n = static_cast<uint32_t>(threads.size());
+  for (auto* t : threads) m.threads.push_back(t);
+  m.invariant = [n](RwState& s) -> std::string {
+    if (s.writers_inside > 1) return "two writers inside";
+    if (s.writers_inside > 0 && s.readers_inside > 0) return "a reader inside with a writer";
+    const uint32_t w = s.smu.word().load();
+    std::string e = SharedMutexStateRow(w, n);
+    if (!e.empty()) return e;
+    if (static_cast<uint32_t>(s.readers_inside) > w / internal::kRwReaderOne)
+      return "a reader inside is not counted in R: " + Hex(w);
+    if (s.writers_inside > 0 && (w & internal::kRwWriter) == 0)
+      return "a writer inside with X clear: " + Hex(w);
+    return "";
+  };
+  m.sleep_check = [](RwState& s, const void* word, uint32_t expected, uint32_t bitset) {
+    return word == &s.smu.word() ? SharedMutexSleepRow(expected, bitset) : std::string();
+  };
+  m.final_check = [n](RwState& s) -> std::string {
+    const uint32_t w = s.smu.word().load();
+    if ((w & ~internal::kRwPhase) != 0) return "shared mutex word not idle at the end: " + Hex(w);
+    if (static_cast<uint32_t>(s.acquired + s.gave_up) != n) return "acquisitions + give-ups != threads";
     return "";
   };
   return m;

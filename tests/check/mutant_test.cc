@@ -76,6 +76,14 @@ std::vector<Case> CasesFor(const std::string& mutant) {
                  .ToConfig("watermark: waiter@1 + timed coroutine@2, advance 1 then 2"),
              ProtocolOptions()}};
   }
+  if (mutant.rfind("shared_mutex_", 0) == 0) {
+    return {{SharedMutexThreads({RwWriter, RwReader, RwReader})
+                 .ToConfig("smu: writer, reader, reader"),
+             ProtocolOptions(2)},
+            {SharedMutexThreads({RwWriter, RwCancellableCoroutineReader, RwWriter})
+                 .ToConfig("smu: writer, coroutine reader destroyed while waiting, writer"),
+             ProtocolOptions(2)}};
+  }
   return {{BatchedUnlockThenSleep().ToConfig("wake batch: unlock a in a batch, then sleep on b"),
            CondVarOptions()}};
 }

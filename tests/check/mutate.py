@@ -118,6 +118,20 @@ MUTATIONS = {
         """  wm_->Lock();
 """,
     ),
+    # A writer's unlock hands the lock to every waiting reader but wakes only
+    # one of them: the others sleep through their grant.
+    "shared_mutex_handoff_wakes_one_reader": (
+        "WakeWord(word, INT_MAX, scope, kRwReaderBit);",
+        "WakeWord(word, 1, scope, kRwReaderBit);",
+    ),
+    # A reader that gives up (timeout, destroyed coroutine) after a hand-off
+    # made it a holder does not release that hold.
+    "shared_mutex_reader_leave_keeps_handoff": (
+        """      w = word_.fetch_sub(kRwReaderOne, std::memory_order_release) - kRwReaderOne;
+      RwAfterUnlockShared(word_, w, scope_);
+      return;""",
+        """      return;""",
+    ),
     # A thread sleeps while wakes it queued in a WakeBatch are held back.
     "sleep_with_batch_held": (
         "  while (t_wakes.count > 0) FlushThreadWakes();",

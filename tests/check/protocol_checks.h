@@ -17,6 +17,7 @@
 #include "locks/mutex.h"
 #include "locks/once.h"
 #include "locks/semaphore.h"
+#include "locks/shared_mutex.h"
 
 namespace ringlock::testing {
 
@@ -164,6 +165,42 @@ inline std::string BarrierTransition(uint32_t prev, uint32_t cur) {
   if ((cur & kBarrierWaiters) != 0 || BarrierRemaining(cur) != BarrierExpected(cur))
     return t + ": the new phase is not R=E, W=0";
   return "";
+}
+
+// SharedMutex (X, WW, P, Nr, R): a row of the state table. X excludes R
+// (INV2), waiting readers need X or WW (INV1), and R and Nr count at most
+// the configuration's threads.
+inline std::string SharedMutexStateRow(uint32_t w, uint32_t max_threads) {
+  using namespace internal;
+  const uint32_t r = w / kRwReaderOne, nr = (w & kRwWaiterMask) / kRwWaiterOne;
+  const std::string t = "shared mutex word " + Hex(w);
+  if ((w & kRwWriter) && r > 0) return t + ": X with readers holding (INV2)";
+  if (nr > 0 && (w & (kRwWriter | kRwWritersWaiting)) == 0)
+    return t + ": readers wait on a lock they could take (INV1)";
+  if (r > max_threads) return t + ": R counts more readers than exist";
+  if (nr > max_threads) return t + ": Nr counts more waiters than exist";
+  if (r + nr > max_threads) return t + ": R + Nr count more readers than exist";
+  return "";
+}
+
+// SharedMutex sleeps: a writer (kRwWriterBit) only on a held word with WW
+// set (INV3); a reader (kRwReaderBit) only while counted in Nr, on a word a
+// reader cannot take (INV1, INV5).
+inline std::string SharedMutexSleepRow(uint32_t expected, uint32_t bitset) {
+  using namespace internal;
+  const std::string t = "shared mutex word " + Hex(expected);
+  if (bitset == kRwWriterBit) {
+    if ((expected & kRwWritersWaiting) == 0) return "a writer sleeps on " + t + " with WW clear (INV3)";
+    if (RwFree(expected)) return "a writer sleeps on free " + t + " (INV3)";
+    return "";
+  }
+  if (bitset == kRwReaderBit) {
+    if ((expected & kRwWaiterMask) == 0) return "a reader sleeps on " + t + " with Nr=0 (INV5)";
+    if ((expected & (kRwWriter | kRwWritersWaiting)) == 0)
+      return "a reader sleeps on " + t + ", which it could take (INV1)";
+    return "";
+  }
+  return "a sleep on " + t + " with an unknown bitset " + Hex(bitset);
 }
 
 }  // namespace ringlock::testing

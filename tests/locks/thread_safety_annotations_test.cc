@@ -1,12 +1,14 @@
 // Annotated code as a user writes it. Built with --config=clang it proves
 // that clang's -Wthread-safety understands ringlock::Mutex: lock / unlock /
-// try_lock, MutexLock, CondVar::wait(Mutex&) and the REQUIRES contracts.
+// try_lock, MutexLock, CondVar::wait(Mutex&) and the REQUIRES contracts;
+// and ringlock::SharedMutex: exclusive and shared holds, the try forms.
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "gtest/gtest.h"
 #include "locks/condvar.h"
 #include "locks/mutex.h"
+#include "locks/shared_mutex.h"
 
 namespace ringlock {
 namespace {
@@ -50,6 +52,50 @@ class Account {
   CondVar cv_;
   int balance_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+class Table {
+ public:
+  void Put(int v) {
+    smu_.lock();
+    value_ = v;
+    smu_.unlock();
+  }
+  int Get() {
+    smu_.lock_shared();
+    const int v = GetLocked();
+    smu_.unlock_shared();
+    return v;
+  }
+  bool TryGet(int* v) {
+    if (!smu_.try_lock_shared()) return false;
+    *v = value_;
+    smu_.unlock_shared();
+    return true;
+  }
+  bool TryPut(int v) {
+    if (!smu_.try_lock()) return false;
+    value_ = v;
+    smu_.unlock();
+    return true;
+  }
+
+ private:
+  int GetLocked() ABSL_SHARED_LOCKS_REQUIRED(smu_) { return value_; }
+
+  SharedMutex smu_;
+  int value_ ABSL_GUARDED_BY(smu_) = 0;
+};
+
+TEST(ThreadSafetyAnnotationsTest, AnnotatedTable) {
+  Table t;
+  t.Put(7);
+  EXPECT_EQ(t.Get(), 7);
+  int v = 0;
+  EXPECT_TRUE(t.TryGet(&v));
+  EXPECT_EQ(v, 7);
+  EXPECT_TRUE(t.TryPut(8));
+  EXPECT_EQ(t.Get(), 8);
+}
 
 TEST(ThreadSafetyAnnotationsTest, AnnotatedAccount) {
   Account account;
