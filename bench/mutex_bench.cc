@@ -92,9 +92,7 @@
 #include "locks/mutex.h"
 #include "locks/once.h"
 #include "locks/semaphore.h"
-#if __has_include("locks/shared_mutex.h")
-#include "locks/shared_mutex.h"  // registered in AllLocks() (one RwEntry line)
-#endif
+#include "locks/shared_mutex.h"
 #include "locks/wake_batch.h"
 #include "uring/event_loop.h"
 
@@ -1295,10 +1293,9 @@ std::vector<LockEntry> AllLocks() {
       GroupCommitEntry<RinglockBatchedFamily>("RinglockMutexBatched",
                                               "ringlock::Mutex + CondVar, notify held in a WakeBatch"),
       Entry<FloorLock>("Floor", "floor: CAS + decrement", /*contended=*/false),
-      // Reader/writer locks (rw95, rw99, rw50). ringlock::SharedMutex joins
-      // them with the one line
-      //   RwEntry<ringlock::SharedMutex>("RinglockSharedMutex", "ringlock::SharedMutex"),
-      // (the suite takes the key RinglockSharedMutex as the lock under test).
+      // Reader/writer locks (rw95, rw99, rw50); the suite takes the key
+      // RinglockSharedMutex as the lock under test.
+      RwEntry<ringlock::SharedMutex>("RinglockSharedMutex", "ringlock::SharedMutex"),
       RwEntry<std::shared_mutex>("StdSharedMutex", "std::shared_mutex"),
       RwEntry<PthreadRwlock<false>>("PthreadRwlock", "pthread_rwlock"),
       RwEntry<PthreadRwlock<true>>("PthreadRwlockPreferWriter", "pthread_rwlock, writer preferred"),
