@@ -620,12 +620,18 @@ void EventLoop::SetStepEndHook(StepEndHook hook) {
   g_step_end_hook.store(hook, std::memory_order_release);
 }
 
+// What a step queued is submitted before the next step runs, or by the
+// io_uring_enter that blocks (submit and wait in one call), or when RunUntil /
+// Poll return: the same order as submitting at once, one syscall fewer each
+// time the loop goes to sleep after a step (a ring-blocking or coroutine wait
+// arms its FUTEX_WAIT and then blocks).
 void EventLoop::AfterStep() {
   if (StepEndHook hook = g_step_end_hook.load(std::memory_order_acquire)) hook();
-  FlushWakes();
 }
 
 bool EventLoop::DispatchOne() {
+  if (cqes_.empty() && local_.empty()) return false;  // WaitAndReap submits
+  FlushWakes();  // what the previous step queued leaves before this one runs
   if (cqes_.empty() && !local_.empty() &&
       ++steps_since_reap_ > kMaxStepsWithoutReap) {
     PollEngine();  // Ready coroutines must not starve completions.
@@ -691,13 +697,14 @@ void EventLoop::WaitAndReap() {
 
 void EventLoop::RunUntil(absl::FunctionRef<bool()> done) {
   CheckOwner();
-  AfterStep();  // what the caller queued before running the loop leaves now
+  AfterStep();  // the caller's held wakes join what it queued before running the loop
   ++run_depth_;
   while (!done()) {
     if (DispatchOne()) continue;
     WaitAndReap();
   }
   --run_depth_;
+  FlushWakes();  // nothing queued stays behind when the loop returns
 }
 
 void EventLoop::Run() {
@@ -713,6 +720,7 @@ bool EventLoop::Poll() {
   size_t n = cqes_.size() + local_.size();
   size_t ran = 0;
   while (ran < n && DispatchOne()) ++ran;
+  FlushWakes();
   return ran > 0;
 }
 

@@ -29,10 +29,13 @@
 //
 // Submission rule (wakes, cancels, new operations)
 //   Starting an operation, queueing a wake or cancelling only writes an SQE;
-//   the loop submits all queued SQEs when the current dispatch step returns
-//   to it, and before it blocks. So nothing queued is delayed beyond the step
-//   that queued it. Code outside any step (e.g. before Run) is flushed by the
-//   next Run/RunUntil/Poll, or explicitly by FlushWakes().
+//   the loop submits all queued SQEs after the current dispatch step returns
+//   to it: before the next step runs, or in the io_uring_enter that blocks
+//   for completions (submit and wait in one syscall), or when Run/RunUntil/
+//   Poll return. So nothing queued is delayed beyond the step that queued it
+//   and no code of the loop's thread runs in between. Code outside any step
+//   (e.g. before Run) is flushed by the next Run/RunUntil/Poll, or
+//   explicitly by FlushWakes().
 //
 // Futex path (decided once at Create; see native_futex())
 //   native    IORING_OP_FUTEX_WAIT / WAITV / WAKE SQEs (Linux >= 6.7).
@@ -246,9 +249,10 @@ class EventLoop {
   // ---- Futex wakes -------------------------------------------------------
 
   // Native: queues an IORING_OP_FUTEX_WAKE SQE (IOSQE_CQE_SKIP_SUCCESS) that
-  // wakes up to `n` waiters of `word`; it leaves at the end of the current
-  // dispatch step, before the loop blocks, or at FlushWakes(), whichever is
-  // first, together with all other queued SQEs (one io_uring_enter).
+  // wakes up to `n` waiters of `word`; it leaves after the current dispatch
+  // step (before the next one runs, or in the io_uring_enter that blocks), or
+  // at FlushWakes(), whichever is first, together with all other queued SQEs
+  // (one io_uring_enter).
   // Fallback: calls futex(2) FUTEX_WAKE now.
   // Ordering: stores made before this call are published by the submit.
   // `mask`: wake only waiters whose bitset intersects it (FUTEX_WAKE_BITSET).
