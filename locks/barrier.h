@@ -201,6 +201,10 @@ class BasicBarrier {
     return wait_until_deadline(arrival, Deadline::At(t));
   }
   [[nodiscard]] bool wait_until_deadline(const arrival_token& arrival, Deadline deadline) const {
+    auto passed = [&] {
+      return internal::BarrierPhase(word_.load(std::memory_order_acquire)) != arrival.phase_;
+    };
+    if (passed() || internal::YieldBeforeSleep(passed)) return true;
     internal::BarrierAcquisition acq(Word(), kScope, arrival.phase_);
     return internal::BlockOn(acq, deadline);
   }

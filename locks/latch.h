@@ -126,7 +126,7 @@ class BasicLatch {
     return wait_until_deadline(Deadline::At(t));
   }
   [[nodiscard]] bool wait_until_deadline(Deadline deadline) const {
-    if (try_wait()) return true;
+    if (try_wait() || internal::YieldBeforeSleep([this] { return try_wait(); })) return true;
     internal::LatchAcquisition acq(Word(), kScope);
     return internal::BlockOn(acq, deadline);
   }

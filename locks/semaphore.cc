@@ -24,17 +24,7 @@ bool SemaphoreTryAcquire(internal::FutexWord& word) {
 }
 
 bool SemaphoreYieldAcquire(internal::FutexWord& word) {
-  // Before sleeping, give the CPU away a few times and look again. On a
-  // machine with more runnable threads than CPUs the releaser is often
-  // waiting for this very CPU: a yield hands it over for one syscall, where
-  // a futex sleep and its wake cost two syscalls and two context switches.
-  // Spinning with pause instead only burns the CPU the releaser needs
-  // (bench/README.md, semaphore queue).
-  for (int i = 0; i < internal::kSemaphoreYields; ++i) {
-    sched_yield();
-    if (SemaphoreTryAcquire(word)) return true;
-  }
-  return false;
+  return YieldBeforeSleep([&] { return SemaphoreTryAcquire(word); });
 }
 
 void SemaphoreRelease(internal::FutexWord& word, uint32_t n, uint32_t max, FutexScope scope,

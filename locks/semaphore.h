@@ -108,7 +108,7 @@ class SemaphoreAcquisition {
 };
 
 bool SemaphoreTryAcquire(internal::FutexWord& word);
-bool SemaphoreYieldAcquire(internal::FutexWord& word);  // see kSemaphoreYields
+bool SemaphoreYieldAcquire(internal::FutexWord& word);  // see YieldBeforeSleep (internal/word.h)
 void SemaphoreRelease(internal::FutexWord& word, uint32_t n, uint32_t max, FutexScope scope,
                       const char* name);
 

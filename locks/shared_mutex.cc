@@ -65,6 +65,17 @@ void RwUnlockSlow(internal::FutexWord& word, FutexScope scope) {
   }
 }
 
+bool RwTryLock(internal::FutexWord& word) {
+  uint32_t w = word.load(std::memory_order_relaxed);
+  while (RwFree(w)) {
+    if (word.compare_exchange_weak(w, w | kRwWriter, std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool RwTryLockShared(internal::FutexWord& word, const char* name) {
   uint32_t w = word.load(std::memory_order_relaxed);
   while ((w & (kRwWriter | kRwWritersWaiting)) == 0) {
@@ -181,14 +192,26 @@ static_assert(Acquisition<SharedMutexReaderAcquisition>);
 
 }  // namespace internal
 
+// Both yield before they register (YieldBeforeSleep): the readers a writer
+// waits for, or the writer readers wait for, often want this very CPU.
+// A writer that yields has not set WW yet, so readers keep coming meanwhile;
+// it registers (and so bars them) after kYieldsBeforeSleep yields.
 template <FutexScope kScope>
 bool BasicSharedMutex<kScope>::lock_until(Deadline deadline, bool timed) {
+  if (internal::YieldBeforeSleep([this] { return internal::RwTryLock(word_); })) {
+    internal::TsanMutexAcquired(this, timed ? internal::kTsanTryLock : 0);
+    return true;
+  }
   internal::SharedMutexWriterAcquisition acq = WriterAcq(timed);
   return internal::BlockOn(acq, deadline);
 }
 
 template <FutexScope kScope>
 bool BasicSharedMutex<kScope>::lock_shared_until(Deadline deadline, bool timed) {
+  if (internal::YieldBeforeSleep([this] { return internal::RwTryLockShared(word_, Name()); })) {
+    internal::TsanMutexAcquired(this, internal::kTsanReadLock | (timed ? internal::kTsanTryLock : 0));
+    return true;
+  }
   internal::SharedMutexReaderAcquisition acq = ReaderAcq(timed, false);
   return internal::BlockOn(acq, deadline);
 }

@@ -13,6 +13,8 @@
 #ifndef RINGLOCK_LOCKS_INTERNAL_WORD_H_
 #define RINGLOCK_LOCKS_INTERNAL_WORD_H_
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -47,8 +49,8 @@ inline int64_t ProtocolNanos() { return MonotonicNanos(); }
 inline bool DeadlinePassed(Deadline deadline) { return deadline.HasPassed(); }
 // lock()'s bounded spin, in iterations (see mutex.cc).
 inline constexpr int kMutexSpinLimit = 100;
-// A blocking Semaphore acquire's yields before it sleeps (see semaphore.cc).
-inline constexpr int kSemaphoreYields = 4;
+// A blocking wait's yields before it sleeps (YieldBeforeSleep, below).
+inline constexpr int kYieldsBeforeSleep = 4;
 
 #else  // RINGLOCK_MODEL_CHECK: defined by locks/check/model_seam.cc
 
@@ -70,10 +72,29 @@ bool DeadlinePassed(Deadline deadline);
 // identical loads would only multiply the schedules.
 inline constexpr int kMutexSpinLimit = 1;
 // None: a yield is not an operation on the word, and the try after it is the
-// one acquire() already made.
-inline constexpr int kSemaphoreYields = 0;
+// one the waiter's Arm makes anyway.
+inline constexpr int kYieldsBeforeSleep = 0;
 
 #endif
+
+// Before a blocking wait sleeps: gives the CPU away up to kYieldsBeforeSleep
+// times and looks again after each; true once `ready()` (which also takes
+// what it waits for, if anything) succeeded. On a machine with more runnable
+// threads than CPUs, what the waiter waits for (a release, the last arrival,
+// readers draining) is often a thread waiting for this very CPU: a yield
+// hands it over for one syscall, where a futex sleep and its wake cost two
+// syscalls and two context switches. Spinning with pause instead only burns
+// the CPU that thread needs. libstdc++'s atomic waits (std::latch,
+// std::barrier, std::counting_semaphore) yield the same way before they
+// sleep (bench/README.md: semaphore queue, latch, barrier, reader/writer).
+template <class Ready>
+bool YieldBeforeSleep(Ready ready) {
+  for (int i = 0; i < kYieldsBeforeSleep; ++i) {
+    sched_yield();
+    if (ready()) return true;
+  }
+  return false;
+}
 
 }  // namespace ringlock::internal
 
