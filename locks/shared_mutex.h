@@ -17,6 +17,12 @@
 //     them in the same atomic step (they become holders: R = Nr) and wakes
 //     them together (one FUTEX_WAKE of INT_MAX with the reader bitset); no
 //     writer can take the lock before every one of them has unlocked.
+//   * Before registering, a blocked lock() / lock_shared() yields its CPU up
+//     to 4 times and tries again (internal::YieldBeforeSleep): on a machine
+//     with more threads than CPUs the readers a writer waits for, or the
+//     writer readers wait for, often want this very CPU. A writer that
+//     yields has not set WW yet, so the bounds below start when it
+//     registers.
 //   Bound: a waiting reader holds the lock at the latest when the writer
 //   after the current holders unlocks (one writer critical section). A
 //   waiting writer waits for the readers holding when it registered, plus
