@@ -75,11 +75,14 @@ struct ThreadUsage {
 };
 
 // Counts the calling thread's system calls (tracepoint raw_syscalls:sys_enter
-// through perf_event_open). Needs root or perf_event_paranoid <= -1 and
-// tracefs; ok() is false otherwise and the count reads -1.
+// through perf_event_open), and with kWithThreadsItCreates also those of every
+// thread it creates afterwards (perf's inherit: open it before starting them).
+// Needs root or perf_event_paranoid <= -1 and tracefs; ok() is false
+// otherwise and the count reads -1.
 class SyscallCounter {
  public:
-  SyscallCounter() {
+  enum Scope { kThisThread, kWithThreadsItCreates };
+  explicit SyscallCounter(Scope scope = kThisThread) {
     int id = ReadTracepointId();
     if (id < 0) return;
     perf_event_attr attr{};
@@ -87,6 +90,7 @@ class SyscallCounter {
     attr.size = sizeof(attr);
     attr.config = static_cast<uint64_t>(id);
     attr.disabled = 1;
+    attr.inherit = scope == kWithThreadsItCreates ? 1 : 0;
     attr.exclude_hv = 1;
     fd_ = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0 /*this thread*/, -1, -1, 0));
     if (fd_ >= 0) ioctl(fd_, PERF_EVENT_IOC_ENABLE, 0);

@@ -19,10 +19,7 @@
 //                         which hung (found by the watchdog) and which
 //                         completed; exits 0 if the futex(2) modes hung and
 //                         the ring modes completed.
-#include <linux/perf_event.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +39,7 @@
 #include <vector>
 
 #include "bench/buffer_pool/buffer_pool.h"
+#include "bench/uring_bench_util.h"
 #include "locks/mutex.h"
 #include "uring/event_loop.h"
 #include "uring/task.h"
@@ -68,42 +66,6 @@ int64_t NowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
-
-// Syscalls of this thread and every thread it creates afterwards (perf's
-// inherit): open it before starting the threads to count.
-class ProcessSyscalls {
- public:
-  ProcessSyscalls() {
-    int id = -1;
-    for (const char* path : {"/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
-                             "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id"}) {
-      if (FILE* f = std::fopen(path, "r")) {
-        if (std::fscanf(f, "%d", &id) != 1) id = -1;
-        std::fclose(f);
-        if (id >= 0) break;
-      }
-    }
-    if (id < 0) return;
-    perf_event_attr attr{};
-    attr.type = PERF_TYPE_TRACEPOINT;
-    attr.size = sizeof(attr);
-    attr.config = static_cast<uint64_t>(id);
-    attr.inherit = 1;
-    attr.exclude_hv = 1;
-    fd_ = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
-  }
-  ~ProcessSyscalls() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int64_t Read() const {
-    uint64_t v = 0;
-    if (fd_ < 0 || read(fd_, &v, sizeof(v)) != sizeof(v)) return -1;
-    return static_cast<int64_t>(v);
-  }
-
- private:
-  int fd_ = -1;
-};
 
 class Zipf {
  public:
@@ -185,7 +147,7 @@ double Pct(std::vector<int64_t>& v, double p) {
 
 template <Design D>
 Result RunOnce(const Config& cfg, const Zipf& zipf, int workers, const std::string& data_path) {
-  ProcessSyscalls sys;  // before any thread of the run exists
+  bench::SyscallCounter sys(bench::SyscallCounter::kWithThreadsItCreates);  // before the run's threads
   Options o;
   o.dir = cfg.dir;
   o.file_pages = cfg.file_mb * (1024 * 1024 / kPageSize);
