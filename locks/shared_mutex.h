@@ -192,6 +192,8 @@ class SharedMutexReaderAcquisition {
 };
 
 // Takes a shared hold if no writer holds or waits; false otherwise.
+// X=1 if the lock is free (waiting readers do not stop it); never waits.
+bool RwTryLock(internal::FutexWord& word);
 bool RwTryLockShared(internal::FutexWord& word, const char* name);
 // The slow half of unlock() / unlock_shared(): the word `w` after the
 // release is free with WW set: wake one writer, or hand off to the readers.
@@ -238,13 +240,9 @@ class ABSL_LOCKABLE BasicSharedMutex {
   // Takes the lock if no writer or reader holds it (waiting readers do not
   // stop it: its unlock hands the lock to them). Never waits.
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
-    uint32_t w = word_.load(std::memory_order_relaxed);
-    while (internal::RwFree(w)) {
-      if (word_.compare_exchange_weak(w, w | internal::kRwWriter, std::memory_order_acquire,
-                                      std::memory_order_relaxed)) {
-        internal::TsanMutexAcquired(this, internal::kTsanTryLock);
-        return true;
-      }
+    if (internal::RwTryLock(word_)) {
+      internal::TsanMutexAcquired(this, internal::kTsanTryLock);
+      return true;
     }
     internal::TsanMutexTryLockFailed(this);
     return false;
