@@ -446,7 +446,9 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
   // ringlock::Mutex's slow-path counts since the previous run, per 1000 ops.
   auto& st = ringlock::internal::g_mutex_stats;
   for (auto [name, c] : {std::pair<const char*, std::atomic<uint64_t>*>{"rl_spins", &st.spins},
-                         {"rl_spin_wins", &st.spin_wins}, {"rl_spin_parked", &st.spin_parked},
+                         {"rl_spin_wins", &st.spin_wins},
+                         {"rl_spin_wins_over_parked", &st.spin_wins_over_parked},
+                         {"rl_spin_stopped", &st.spin_stopped},
                          {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
                          {"rl_reparks", &st.reparks}, {"rl_wakes", &st.wakes}}) {
     state.counters[name] = static_cast<double>(c->exchange(0)) * 1000 / ops;

@@ -251,8 +251,21 @@ class BasicCondVar {
         word_, kScope,
         [](void* l) ABSL_NO_THREAD_SAFETY_ANALYSIS { static_cast<Lock*>(l)->unlock(); }, &lock);
     const bool woken = internal::BlockOn(acq, deadline);
-    lock.lock();
+    Relock(lock);
     return woken;
+  }
+
+  // Relocking after a wait: a ringlock Mutex spins then only while nobody is
+  // parked on it (mutex.h, "Spinning"); any other lock just locks.
+  template <class Lock>
+  static void Relock(Lock& lock) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    lock.lock();
+  }
+  static void Relock(MutexType& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.LockAfterWake(); }
+  static void Relock(std::unique_lock<MutexType>& lock) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    MutexType* mu = lock.release();  // released by the wait, still associated
+    mu->LockAfterWake();
+    lock = std::unique_lock<MutexType>(*mu, std::adopt_lock);
   }
 
   internal::FutexWord word_{0};

@@ -8,43 +8,47 @@
 namespace ringlock {
 namespace {
 
-// Spin iterations (one load and a pause each, ~40 ns on the machine in
-// bench/README.md) before a contended locker registers and sleeps. A futex
-// sleep/wake round trip costs ~40 us there, so a few microseconds of
-// spinning is cheap insurance for brief contention. Spinning stops as soon
-// as a waiter is registered (WebKit's rule: spin only while nobody is
-// parked): under sustained contention a spinner only fights the running
-// holder for the cache line. Measured with bench/mutex_bench (short critical
-// section, 2-vCPU VM, 3 interleaved repetitions each, 2026-11-27, before the
-// INV5 change): spinning regardless of parked waiters gave 24.3 / 24.4 / 24.9
-// Mops/s at 2 / 4 / 8 threads, this rule 22.9 / 28.4 / 38.5.
-constexpr int kSpinLimit = internal::kMutexSpinLimit;  // 100; 1 in model-checked builds
+// The spin's budget, in pauses (~40 ns each on the machine in bench/README.md):
+// about 4 us, against ~40 us for a futex sleep and wake there. The spinner
+// looks at the word after 1, 2, 4, 8 and then every 16 pauses (exponential
+// backoff, as oneTBB's spin): reading the line every pause slows the holder's
+// own RMWs on it. kMutexSpinLimit is 1 in model-checked builds (one look: the
+// barging CAS is what the checker needs to explore).
+constexpr int kSpinPauses = internal::kMutexSpinLimit;
+constexpr int kMaxPausesPerLook = 16;
 
 }  // namespace
 
 template <FutexScope kScope>
-bool BasicMutex<kScope>::SpinToLock() {
+bool BasicMutex<kScope>::SpinToLock(SpinWhile rule) {
   RINGLOCK_MUTEX_STAT(spins);
-  for (int i = 0; i < kSpinLimit; ++i) {
+  const uint32_t stop_at = rule == SpinWhile::kNoneStarving ? kStarvingMask : kWaiterMask;
+  int pauses = 1;
+  for (int spent = 0; spent < kSpinPauses;) {
     uint32_t w = word_.load(std::memory_order_relaxed);
-    if (w & kWaiterMask) {  // others are parked (and maybe starving): join them
-      RINGLOCK_MUTEX_STAT(spin_parked);
+    if (w & stop_at) {  // INV4: the lock is the starving waiters' (or: join the parked)
+      RINGLOCK_MUTEX_STAT(spin_stopped);
       return false;
     }
+    // The newcomer's barge (the state table's "0,w,0,n>0" row): parked
+    // waiters keep their registration; W and N are left as they are.
     if ((w & kLocked) == 0 &&
         word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
                                     std::memory_order_relaxed)) {
       RINGLOCK_MUTEX_STAT(spin_wins);
+      if (w & kWaiterMask) RINGLOCK_MUTEX_STAT(spin_wins_over_parked);
       return true;
     }
-    internal::CpuRelax();
+    for (int i = 0; i < pauses; ++i) internal::CpuRelax();
+    spent += pauses;
+    if (pauses < kMaxPausesPerLook) pauses *= 2;
   }
   return false;
 }
 
 template <FutexScope kScope>
-void BasicMutex<kScope>::LockSlow() {
-  if (SpinToLock()) {
+void BasicMutex<kScope>::LockSlow(SpinWhile rule) {
+  if (SpinToLock(rule)) {
     internal::TsanMutexAcquired(this);
     return;
   }

@@ -18,6 +18,21 @@
 // at most one wake after it has waited 1 ms, plus one critical section per
 // starving waiter queued before it (at most 255).
 //
+// Spinning: a contended lock() spins for about 4 us (100 pauses, looking at
+// the word with exponential backoff) before it registers and sleeps, and
+// takes the lock whenever it sees it free, even while others are parked (the
+// newcomer's barge, below): with short critical sections a locker that
+// registered behind a parked waiter used to find the word changed when it
+// went to sleep, and the unlocker's wake found nobody asleep (bench/README.md,
+// "Where the time goes"). It stops at once if a waiter is starving (INV4).
+// Two callers spin only while nobody is parked, the rule lock() had before:
+// a waiter its CondVar woke relocking (a notifier usually still holds the
+// mutex, so a woken herd spinning only delays it: the group-commit workload
+// lost a third of its throughput at 8 threads), and lock_async (its loop
+// waits while it spins). No spinner yields the CPU: yielding before sleeping
+// helped the contended workloads further and cost group commit more than half
+// (bench/README.md).
+//
 // Memory ordering: lock() and a successful try_lock() acquire, unlock()
 // releases, as std::mutex.
 //
@@ -109,6 +124,9 @@
 
 namespace ringlock {
 
+template <FutexScope>
+class BasicCondVar;
+
 namespace internal {
 template <FutexScope>
 class MutexAcquisition;
@@ -119,7 +137,8 @@ class MutexAcquisition;
 struct MutexStats {
   std::atomic<uint64_t> spins{0};        // SpinToLock calls
   std::atomic<uint64_t> spin_wins{0};    // ... that took the lock
-  std::atomic<uint64_t> spin_parked{0};  // ... that stopped because others were parked
+  std::atomic<uint64_t> spin_wins_over_parked{0};  // ... while a waiter was registered
+  std::atomic<uint64_t> spin_stopped{0};  // ... that stopped at a starving (or parked) waiter
   std::atomic<uint64_t> registers{0};    // waiters registered (N+1)
   std::atomic<uint64_t> on_wakes{0};     // OnWake runs (woken, or sleep failed)
   std::atomic<uint64_t> reparks{0};      // ... that went back to sleep without the lock
@@ -166,7 +185,7 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   // Completes when the caller owns the lock. Acquire ordering. Spins briefly
-  // (only while nobody is parked), then sleeps: in futex(2), or in the
+  // (while no waiter starves; see "Spinning" above), then sleeps: in futex(2), or in the
   // thread's EventLoop ring if it has one (dispatching its other work). No
   // spurious returns. Not reentrant: locking a mutex the caller holds
   // deadlocks, as std::mutex.
@@ -174,7 +193,7 @@ class ABSL_LOCKABLE BasicMutex {
     if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
       internal::TsanMutexAcquired(this);
     } else {
-      LockSlow();  // annotates where it acquires
+      LockSlow(SpinWhile::kNoneStarving);  // annotates where it acquires
     }
   }
 
@@ -227,8 +246,8 @@ class ABSL_LOCKABLE BasicMutex {
   //
   // Completes when the coroutine owns the lock; the loop keeps running other
   // work meanwhile. Uncontended it costs what lock() costs, and it spins as
-  // briefly as lock() (only while nobody is parked; the loop waits that
-  // long). The waiter then sleeps with IORING_OP_FUTEX_WAIT on this word
+  // briefly as lock(), but only while nobody is parked (the whole loop waits
+  // while it spins, and the holder may be one of its own coroutines). The waiter then sleeps with IORING_OP_FUTEX_WAIT on this word
   // (Linux 6.7+; the loop's futex_waitv(2) helper thread before) and follows
   // the same protocol as lock(), so threads and coroutines take the lock in
   // turn. Destroying the coroutine while it waits cancels the wait; if an
@@ -269,6 +288,17 @@ class ABSL_LOCKABLE BasicMutex {
  private:
   friend struct internal::WordAccess;  // writable word: internals and tests only
   friend class internal::MutexAcquisition<kScope>;
+  template <FutexScope>
+  friend class BasicCondVar;
+
+  // lock() for a waiter its condition variable woke (see "Spinning" above).
+  void LockAfterWake() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
+      internal::TsanMutexAcquired(this);
+    } else {
+      LockSlow(SpinWhile::kNoneParked);
+    }
+  }
 
   bool TryLockImpl() { return TrySetLockedBit(); }
   std::unique_lock<BasicMutex> AdoptLock() {
@@ -289,10 +319,16 @@ class ABSL_LOCKABLE BasicMutex {
     return true;
   }
 
-  void LockSlow();
-  // lock()'s bounded spin (only while nobody is parked); true if it took the
-  // lock. Not annotated for TSAN: callers do that.
-  bool SpinToLock();
+  // Where a bounded spin stops early (see "Spinning" above).
+  enum class SpinWhile {
+    kNoneStarving,  // lock()
+    kNoneParked,    // relocking after a condition variable's wake; coroutines
+  };
+
+  void LockSlow(SpinWhile rule);
+  // The bounded spin; true if it took the lock. Not annotated for TSAN:
+  // callers do that.
+  bool SpinToLock(SpinWhile rule);
   void UnlockSlow();
   void ReleaseToStarving();
 
@@ -353,7 +389,7 @@ class MutexAcquisition {
   // lock() costs when uncontended and spins as lock() does when briefly
   // contended, instead of going to the ring at once.
   bool TryBeforeArm() {
-    if (!mu_.TrySetLockedBit() && !mu_.SpinToLock()) return false;
+    if (!mu_.TrySetLockedBit() && !mu_.SpinToLock(M::SpinWhile::kNoneParked)) return false;
     TsanMutexAcquired(&mu_, tsan_flags_);
     return true;
   }

@@ -47,7 +47,7 @@ inline int FutexWake(const FutexWord& word, int count, FutexScope scope, uint32_
 }
 inline int64_t ProtocolNanos() { return MonotonicNanos(); }
 inline bool DeadlinePassed(Deadline deadline) { return deadline.HasPassed(); }
-// lock()'s bounded spin, in iterations (see mutex.cc).
+// lock()'s bounded spin, in pauses (see mutex.cc).
 inline constexpr int kMutexSpinLimit = 100;
 // A blocking wait's yields before it sleeps (YieldBeforeSleep, below).
 inline constexpr int kYieldsBeforeSleep = 4;

@@ -57,14 +57,20 @@ TEST(MutexCheck, ThreeFutexLockersOneTimed) {
 }
 
 // Bound 2: T1 unlocks, barges back and unlocks while T2 turns starving and
-// T3 is held off by the reservation.
+// T3 is held off by the reservation. Also: lock()'s spin goes on while others
+// are parked and none starves, so some execution has a spin take the lock
+// while a waiter is registered (the spin used to stop at the first registered
+// waiter: none by construction then).
 TEST(MutexCheck, HolderBargesBackWhileAWaiterTurnsStarving) {
   g_mutex_starving_executions = 0;
+  internal::g_mutex_stats.spin_wins_over_parked = 0;
   const check::Result r = check::ExploreAndPrint(
       MutexHolderBargesBack().ToConfig("mutex: holder unlocks and barges back, two lockers"),
       MutexBargeOptions());
   EXPECT_TRUE(r.passed) << r.Report();
   EXPECT_GT(g_mutex_starving_executions.load(), 0) << "the starving transitions were not reached";
+  EXPECT_GT(internal::g_mutex_stats.spin_wins_over_parked.load(), 0u)
+      << "no spin barged while a waiter was parked";
 }
 
 TEST(CondVarCheck, TwoConsumersNotifyOneAfterUnlock) {

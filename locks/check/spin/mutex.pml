@@ -178,20 +178,23 @@ FAST_S:
   }
 
 SPIN:
-  /* BasicMutex::SpinToLock(): load; give up once a waiter is registered;
-   * CAS L in if free. One iteration, then Arm: a failed iteration changes
-   * nothing, so kSpinLimit iterations reach no state that one iteration
-   * taken later does not (the C++ checker's model build spins once too) */
+  /* BasicMutex::SpinToLock(): load; give up once a waiter is starving
+   * (lock()) or registered (a CondVar's relock, a coroutine: the first
+   * branch's weaker condition admits those too, and the second lets any
+   * spin give up); CAS L in if free. One iteration, then Arm: a failed
+   * iteration changes nothing, so kSpinLimit iterations reach no state that
+   * one iteration taken later does not (the C++ checker's model build spins
+   * once too) */
   atomic {
     w = word;
     if
-    :: N_OF(w) == 0 && L_OF(w) == 0 ->
+    :: (w & S_MASK) == 0 && L_OF(w) == 0 ->
 #ifdef STEPWISE
        goto SPIN_CAS
 #else
        CAS(w | L_BIT, ENTER, skip)
 #endif
-    :: else -> skip
+    :: true -> skip
     fi;
     DEAD; goto ARM_LOAD
   }
