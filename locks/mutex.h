@@ -185,10 +185,10 @@ class ABSL_LOCKABLE BasicMutex {
   }
 
   // Completes when the caller owns the lock. Acquire ordering. Spins briefly
-  // (while no waiter starves; see "Spinning" above), then sleeps: in futex(2), or in the
-  // thread's EventLoop ring if it has one (dispatching its other work). No
-  // spurious returns. Not reentrant: locking a mutex the caller holds
-  // deadlocks, as std::mutex.
+  // (while no waiter starves; see "Spinning" above), then sleeps: in
+  // futex(2), or in the thread's EventLoop ring if it has one (dispatching
+  // its other work). No spurious returns. Not reentrant: locking a mutex
+  // the caller holds deadlocks, as std::mutex.
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
       internal::TsanMutexAcquired(this);
@@ -247,10 +247,10 @@ class ABSL_LOCKABLE BasicMutex {
   // Completes when the coroutine owns the lock; the loop keeps running other
   // work meanwhile. Uncontended it costs what lock() costs, and it spins as
   // briefly as lock(), but only while nobody is parked (the whole loop waits
-  // while it spins, and the holder may be one of its own coroutines). The waiter then sleeps with IORING_OP_FUTEX_WAIT on this word
-  // (Linux 6.7+; the loop's futex_waitv(2) helper thread before) and follows
-  // the same protocol as lock(), so threads and coroutines take the lock in
-  // turn. Destroying the coroutine while it waits cancels the wait; if an
+  // while it spins, and the holder may be one of its own coroutines). The
+  // waiter then sleeps with IORING_OP_FUTEX_WAIT on this word (Linux 6.7+;
+  // the loop's futex_waitv(2) helper thread before) and follows the same
+  // protocol as lock(), so threads and coroutines take the lock in turn. Destroying the coroutine while it waits cancels the wait; if an
   // unlock's wake was already spent on it, it is passed on. If the loop is
   // destroyed first, the coroutine is not resumed (its owner destroys it).
   template <class Loop>
