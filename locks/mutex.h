@@ -189,13 +189,7 @@ class ABSL_LOCKABLE BasicMutex {
   // futex(2), or in the thread's EventLoop ring if it has one (dispatching
   // its other work). No spurious returns. Not reentrant: locking a mutex
   // the caller holds deadlocks, as std::mutex.
-  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
-      internal::TsanMutexAcquired(this);
-    } else {
-      LockSlow(SpinWhile::kNoneStarving);  // annotates where it acquires
-    }
-  }
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { LockSpinningWhile(SpinWhile::kNoneStarving); }
 
   // Takes the lock if it is free and no waiter is starving; never waits.
   [[nodiscard]] bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
@@ -250,7 +244,8 @@ class ABSL_LOCKABLE BasicMutex {
   // while it spins, and the holder may be one of its own coroutines). The
   // waiter then sleeps with IORING_OP_FUTEX_WAIT on this word (Linux 6.7+;
   // the loop's futex_waitv(2) helper thread before) and follows the same
-  // protocol as lock(), so threads and coroutines take the lock in turn. Destroying the coroutine while it waits cancels the wait; if an
+  // protocol as lock(), so threads and coroutines take the lock in turn.
+  // Destroying the coroutine while it waits cancels the wait; if an
   // unlock's wake was already spent on it, it is passed on. If the loop is
   // destroyed first, the coroutine is not resumed (its owner destroys it).
   template <class Loop>
@@ -292,13 +287,7 @@ class ABSL_LOCKABLE BasicMutex {
   friend class BasicCondVar;
 
   // lock() for a waiter its condition variable woke (see "Spinning" above).
-  void LockAfterWake() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
-      internal::TsanMutexAcquired(this);
-    } else {
-      LockSlow(SpinWhile::kNoneParked);
-    }
-  }
+  void LockAfterWake() ABSL_EXCLUSIVE_LOCK_FUNCTION() { LockSpinningWhile(SpinWhile::kNoneParked); }
 
   bool TryLockImpl() { return TrySetLockedBit(); }
   std::unique_lock<BasicMutex> AdoptLock() {
@@ -325,6 +314,14 @@ class ABSL_LOCKABLE BasicMutex {
     kNoneParked,    // relocking after a condition variable's wake; coroutines
   };
 
+  // lock()'s body: the inline fast path, then the slow path spinning by `rule`.
+  void LockSpinningWhile(SpinWhile rule) ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    if (ABSL_PREDICT_TRUE(TrySetLockedBit())) {
+      internal::TsanMutexAcquired(this);
+    } else {
+      LockSlow(rule);  // annotates where it acquires
+    }
+  }
   void LockSlow(SpinWhile rule);
   // The bounded spin; true if it took the lock. Not annotated for TSAN:
   // callers do that.
