@@ -115,7 +115,7 @@ Task<void> LockAsyncWorker(EventLoop& loop, Mutex& mu, Protected& p, const std::
   uint64_t local = seed;
   while (!stop.load(std::memory_order_relaxed)) {
     {
-      std::unique_lock<Mutex> g = co_await mu.lock_async(loop);
+      AsyncMutexLock g = co_await mu.lock_async(loop);
       p.x = Lcg(p.x, kInsideSteps);
       ++p.count;
     }

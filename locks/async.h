@@ -24,6 +24,7 @@
 #include "locks/event.h"
 #include "locks/futex.h"
 #include "locks/internal/async_acquire.h"
+#include "locks/internal/mutex_lock_awaiter.h"
 #include "locks/internal/uring_glue.h"
 #include "locks/mutex.h"
 #include "locks/semaphore.h"
@@ -57,6 +58,10 @@ struct AsyncLoop<uring::EventLoop> {
   }
 
   static void Cancel(uring::EventLoop& loop, uring::FutexWaitOp* op) { loop.CancelFutexWait(op); }
+
+  static void Schedule(uring::EventLoop& loop, void (*fn)(void*, bool), void* arg) {
+    loop.Schedule(fn, arg);
+  }
 
   static void CheckResult(int32_t res) { CheckLoopFutexResult(res); }
 };

@@ -1,6 +1,7 @@
 #include "locks/mutex.h"
 
 #include "locks/internal/block_on.h"
+#include "locks/internal/mutex_cohort.h"
 #include "locks/internal/spin.h"
 #include "locks/internal/word.h"
 #include "locks/internal/wait_backend.h"
@@ -71,6 +72,73 @@ void BasicMutex<kScope>::UnlockSlow() {
 template <FutexScope kScope>
 void BasicMutex<kScope>::ReleaseToStarving() {
   if (word_.fetch_sub(kLocked, std::memory_order_release) != kLocked) UnlockSlow();
+}
+
+// The cohort's handoff rule (internal/mutex_cohort.h): on while nobody
+// waits on the word, for one slice once someone does, never while a waiter starves (INV4's bound). The clock is
+// read every kLoopHandoffsPerClockRead handoffs (1 in model-checked
+// builds): a read costs more than a handoff (clock_gettime was a quarter of
+// a contended loop's time).
+
+template <FutexScope kScope>
+static bool HandOnWithinLoop(internal::MutexCohort& c, uint32_t w) {
+  using M = BasicMutex<kScope>;
+  if (w & M::kStarvingMask) return false;
+  // Anyone registered, the cohort's own representative too (handing on
+  // without limit past it would starve it), makes this run a slice.
+  if ((w & M::kWaiterMask) == 0) return true;
+  if (!c.slice_started) {
+    c.slice_started = true;
+    c.slice_start_ns = internal::ProtocolNanos();
+    c.slice_handoffs = 0;
+    return true;
+  }
+  if (++c.slice_handoffs % internal::kLoopHandoffsPerClockRead != 0) return true;
+  return internal::ProtocolNanos() - c.slice_start_ns <
+         std::chrono::nanoseconds(M::kLoopSlice).count();
+}
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::UnlockFromLoop(const void* loop, internal::MutexCohort* cohort)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // A holder that took the lock on the fast path has a cohort only if one
+  // of its loop's coroutines registered on the word since (N > 0).
+  const uint32_t w = word_.load(std::memory_order_relaxed);
+  internal::MutexCohort* c = cohort;
+  if (c == nullptr && (w & kWaiterMask) != 0) c = internal::FindCohort(this, loop);
+  if (c != nullptr) {
+    c->owned = false;
+    if (c->head != nullptr) {
+      if (HandOnWithinLoop<kScope>(*c, w)) {
+        RINGLOCK_MUTEX_STAT(loop_handoffs);
+        internal::HandOff(c, c->Pop());  // the lock stays held: no release, no wake
+        return;
+      }
+      RINGLOCK_MUTEX_STAT(loop_slices_ended);
+      if (!c->representative) {
+        // Registered while we still hold the lock, so the unlock below wakes
+        // the longest sleeper and the loop waits its turn.
+        RINGLOCK_MUTEX_STAT(loop_new_representatives);
+        c->representative = true;
+        c->Pop()->BecomeRepresentative(c);
+      }
+    }
+    c->slice_started = false;
+    internal::DropCohortIfIdle(c);
+  }
+  unlock();
+}
+
+template <FutexScope kScope>
+void BasicMutex<kScope>::LeaveLoopCohort(internal::MutexCohort* c) {
+  c->owned = false;
+  if (c->head != nullptr && !c->representative) {
+    RINGLOCK_MUTEX_STAT(loop_new_representatives);
+    c->representative = true;
+    c->Pop()->BecomeRepresentative(c);
+  }
+  c->slice_started = false;
+  internal::DropCohortIfIdle(c);
 }
 
 template class BasicMutex<FutexScope::kPrivate>;

@@ -112,6 +112,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
@@ -127,9 +128,15 @@ namespace ringlock {
 template <FutexScope>
 class BasicCondVar;
 
+template <FutexScope>
+class BasicAsyncMutexLock;
+
 namespace internal {
 template <FutexScope>
 class MutexAcquisition;
+template <FutexScope, class Loop>
+class MutexLockAwaiter;
+struct MutexCohort;
 
 #ifdef RINGLOCK_MUTEX_STATS
 // Bench-only counts of the Mutex's slow path (-DRINGLOCK_MUTEX_STATS; compiled
@@ -143,6 +150,9 @@ struct MutexStats {
   std::atomic<uint64_t> on_wakes{0};     // OnWake runs (woken, or sleep failed)
   std::atomic<uint64_t> reparks{0};      // ... that went back to sleep without the lock
   std::atomic<uint64_t> wakes{0};        // wakes sent by unlock / leave (W set)
+  std::atomic<uint64_t> loop_handoffs{0};      // a loop cohort handed the lock on
+  std::atomic<uint64_t> loop_slices_ended{0};  // ... released it, others waiting
+  std::atomic<uint64_t> loop_new_representatives{0};  // queue head sent to the word
 };
 inline MutexStats g_mutex_stats;
 #define RINGLOCK_MUTEX_STAT(f) \
@@ -236,24 +246,48 @@ class ABSL_LOCKABLE BasicMutex {
 
   // ---- Async (coroutines on a uring::EventLoop; include locks/async.h) ----
   //
-  //   std::unique_lock<Mutex> guard = co_await mu.lock_async(loop);
+  //   ringlock::AsyncMutexLock guard = co_await mu.lock_async(loop);
   //
   // Completes when the coroutine owns the lock; the loop keeps running other
   // work meanwhile. Uncontended it costs what lock() costs, and it spins as
   // briefly as lock(), but only while nobody is parked (the whole loop waits
-  // while it spins, and the holder may be one of its own coroutines). The
-  // waiter then sleeps with IORING_OP_FUTEX_WAIT on this word (Linux 6.7+;
-  // the loop's futex_waitv(2) helper thread before) and follows the same
-  // protocol as lock(), so threads and coroutines take the lock in turn.
+  // while it spins, and the holder may be one of its own coroutines).
+  //
+  // Contended, the loop's coroutines take turns as a *cohort*
+  // (internal/mutex_cohort.h): one of them waits on the word for all of
+  // them, with IORING_OP_FUTEX_WAIT (Linux 6.7+; the loop's futex_waitv(2)
+  // helper thread before), following the same protocol as lock(); the
+  // others queue behind it in FIFO order and never barge past it. The
+  // guard's unlock hands the lock to the loop's next queued coroutine
+  // without releasing the word while nobody else waits, or for kLoopSlice
+  // once someone does (never while a waiter starves); then it releases the
+  // word, and the loop waits its turn behind the kernel's sleepers. So
+  // threads and every loop get the lock in turn, and a loop's own turn
+  // costs no atomic and no syscall per acquisition.
+  //
+  // The guard is movable, unlocks when destroyed, and must be unlocked on
+  // the loop's thread (where the coroutine runs). It converts to
+  // std::unique_lock<Mutex> (e.g. for CondVar::wait_async); that lock's
+  // unlock is a plain unlock(), and the loop's queued coroutines then take
+  // the lock one kernel wake at a time.
+  //
   // Destroying the coroutine while it waits cancels the wait; if an
-  // unlock's wake was already spent on it, it is passed on. If the loop is
-  // destroyed first, the coroutine is not resumed (its owner destroys it).
+  // unlock's wake or a cohort's handoff was already spent on it, it is
+  // passed on. If the loop is destroyed first, the coroutine is not resumed
+  // (its owner destroys it).
   template <class Loop>
   auto lock_async(Loop& loop) {
-    return internal::AsyncFor<Loop>::Untimed(internal::MutexAcquisition<kScope>(*this), loop,
-                                             [this](const auto&) { return AdoptLock(); });
+    using Waits [[maybe_unused]] = internal::AsyncFor<Loop>;  // says what to include
+    return internal::MutexLockAwaiter<kScope, Loop>(*this, loop);
   }
 
+  // A loop's queued coroutines take the lock from each other for at most
+  // this long while others wait on the word (see lock_async). Against ~10 us
+  // for the next loop's wake on the machine in bench/README.md.
+  static constexpr std::chrono::microseconds kLoopSlice{50};
+
+  // Timed waits do not join the loop's cohort: each one waits on the word
+  // itself, so that its deadline is the kernel's.
   // Timed: yields absl::StatusOr<std::unique_lock<...>>, DeadlineExceeded if
   // the deadline passed first, Cancelled if the loop was destroyed first,
   // ResourceExhausted if 2^22-1 waiters are already registered (the word
@@ -283,6 +317,9 @@ class ABSL_LOCKABLE BasicMutex {
  private:
   friend struct internal::WordAccess;  // writable word: internals and tests only
   friend class internal::MutexAcquisition<kScope>;
+  template <FutexScope, class>
+  friend class internal::MutexLockAwaiter;
+  friend class BasicAsyncMutexLock<kScope>;
   template <FutexScope>
   friend class BasicCondVar;
 
@@ -323,6 +360,16 @@ class ABSL_LOCKABLE BasicMutex {
     }
   }
   void LockSlow(SpinWhile rule);
+  // An AsyncMutexLock's unlock: hands the lock to the next coroutine of the
+  // loop's cohort, or releases it (after giving the cohort a
+  // representative). `cohort`: the holder's, if it got the lock from its
+  // cohort (a handoff, or as its representative; an owned cohort is never
+  // dropped), else nullptr.
+  void UnlockFromLoop(const void* loop, internal::MutexCohort* cohort)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // The holder becomes a plain one (AsyncMutexLock -> std::unique_lock):
+  // its unlock will not hand on, so the cohort gets a representative.
+  static void LeaveLoopCohort(internal::MutexCohort* cohort);
   // The bounded spin; true if it took the lock. Not annotated for TSAN:
   // callers do that.
   bool SpinToLock(SpinWhile rule);
@@ -356,6 +403,68 @@ class ABSL_SCOPED_LOCKABLE BasicMutexLock {
 using MutexLock = BasicMutexLock<FutexScope::kPrivate>;
 using ProcessSharedMutexLock = BasicMutexLock<FutexScope::kShared>;
 
+// What co_await mu.lock_async(loop) yields: ownership of the mutex taken by a
+// coroutine, like std::unique_lock, whose unlock hands the lock on within the
+// loop's cohort (see BasicMutex::lock_async). Unlock it on the loop's thread.
+template <FutexScope kScope>
+class [[nodiscard]] BasicAsyncMutexLock {
+ public:
+  using mutex_type = BasicMutex<kScope>;
+
+  BasicAsyncMutexLock() = default;
+  BasicAsyncMutexLock(BasicAsyncMutexLock&& other) noexcept
+      : mu_(other.mu_),
+        loop_(other.loop_),
+        owns_(std::exchange(other.owns_, false)),
+        cohort_(other.cohort_) {}
+  BasicAsyncMutexLock& operator=(BasicAsyncMutexLock&& other) noexcept {
+    if (this != &other) {
+      if (owns_) unlock();
+      mu_ = other.mu_;
+      loop_ = other.loop_;
+      owns_ = std::exchange(other.owns_, false);
+      cohort_ = other.cohort_;
+    }
+    return *this;
+  }
+  ~BasicAsyncMutexLock() {
+    if (owns_) unlock();
+  }
+
+  // Hands the lock to the loop's next queued coroutine, or releases it.
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    RINGLOCK_MISUSE_IF(!owns_, mutex_type::Name(), "AsyncMutexLock::unlock() without the lock");
+    owns_ = false;
+    mu_->UnlockFromLoop(loop_, cohort_);
+  }
+
+  bool owns_lock() const { return owns_; }
+  explicit operator bool() const { return owns_; }
+  mutex_type* mutex() const { return mu_; }
+
+  // A plain std::unique_lock (its unlock releases the word; see lock_async).
+  operator std::unique_lock<mutex_type>() && {  // NOLINT: implicit, for `unique_lock g = co_await`
+    if (!owns_) return std::unique_lock<mutex_type>(*mu_, std::defer_lock);
+    owns_ = false;
+    if (cohort_ != nullptr) mutex_type::LeaveLoopCohort(cohort_);
+    return std::unique_lock<mutex_type>(*mu_, std::adopt_lock);
+  }
+
+ private:
+  template <FutexScope, class>
+  friend class internal::MutexLockAwaiter;
+  BasicAsyncMutexLock(mutex_type& mu, const void* loop, internal::MutexCohort* cohort)
+      : mu_(&mu), loop_(loop), owns_(true), cohort_(cohort) {}
+
+  mutex_type* mu_ = nullptr;
+  const void* loop_ = nullptr;
+  bool owns_ = false;
+  internal::MutexCohort* cohort_ = nullptr;  // owned by us: see UnlockFromLoop
+};
+
+using AsyncMutexLock = BasicAsyncMutexLock<FutexScope::kPrivate>;
+using ProcessSharedAsyncMutexLock = BasicAsyncMutexLock<FutexScope::kShared>;
+
 static_assert(sizeof(Mutex) == 4 && alignof(Mutex) == 4);
 static_assert(sizeof(ProcessSharedMutex) == 4);
 
@@ -374,8 +483,14 @@ class MutexAcquisition {
   // `timed`: a try_lock_for / try_lock_until / lock_async_until waiter,
   // annotated for TSAN as a try-lock (see internal/tsan.h).
   // `refuse_when_full`: as SemaphoreAcquisition's (for the timed async wait).
-  explicit MutexAcquisition(M& mu, bool timed = false, bool refuse_when_full = false)
-      : mu_(mu), tsan_flags_(timed ? kTsanTryLock : 0), refuse_when_full_(refuse_when_full) {}
+  // `try_before_arm`: false for a cohort's new representative, registered
+  // while another coroutine of its loop still holds the lock.
+  explicit MutexAcquisition(M& mu, bool timed = false, bool refuse_when_full = false,
+                            bool try_before_arm = true)
+      : mu_(mu),
+        tsan_flags_(timed ? kTsanTryLock : 0),
+        refuse_when_full_(refuse_when_full),
+        try_before_arm_(try_before_arm) {}
 
   const internal::FutexWord& word() const { return mu_.word_; }
   FutexScope scope() const { return kScope; }
@@ -386,6 +501,7 @@ class MutexAcquisition {
   // lock() costs when uncontended and spins as lock() does when briefly
   // contended, instead of going to the ring at once.
   bool TryBeforeArm() {
+    if (!try_before_arm_) return false;
     if (!mu_.TrySetLockedBit() && !mu_.SpinToLock(M::SpinWhile::kNoneParked)) return false;
     TsanMutexAcquired(&mu_, tsan_flags_);
     return true;
@@ -399,6 +515,7 @@ class MutexAcquisition {
   M& mu_;
   unsigned tsan_flags_;
   bool refuse_when_full_;
+  bool try_before_arm_;
   bool refused_ = false;
   int64_t registered_at_ns_ = 0;
   bool starving_ = false;

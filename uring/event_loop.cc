@@ -734,6 +734,10 @@ void EventLoop::Schedule(std::coroutine_handle<> h) {
   });
 }
 
+void EventLoop::Schedule(void (*fn)(void* arg, bool loop_destroying), void* arg) {
+  local_.push_back([this, fn, arg] { fn(arg, destroying_); });
+}
+
 void EventLoop::Spawn(Task<void> task) {
   CheckOwner();
   DetachedTask d = [](Task<void> t) -> DetachedTask {

@@ -314,6 +314,11 @@ class EventLoop {
   // queued when ~EventLoop begins are dropped, never run: the destructor
   // destroys suspended spawned frames first.
   void Schedule(std::coroutine_handle<> h);
+  // Queues fn(arg, false) as a dispatch step; once ~EventLoop has begun it
+  // runs fn(arg, true) instead, which must resume nothing (the frames it
+  // would resume may be gone). For steps whose target may die before they
+  // run: fn finds it through `arg` (a coroutine handle cannot be recalled).
+  void Schedule(void (*fn)(void* arg, bool loop_destroying), void* arg);
 
   // How many RunUntil / Run / RunUntilComplete calls are active on the
   // owner thread (nesting depth). Lets a blocked waiter tell whether its

@@ -16,6 +16,7 @@
 
 #include "locks/check/model_futex.h"
 #include "locks/internal/async_acquire.h"
+#include "locks/internal/mutex_lock_awaiter.h"
 #include "locks/internal/wait_backend.h"
 #include "locks/internal/word.h"
 
@@ -28,13 +29,30 @@ class ModelLoop {
   // EventLoop::RunUntil does.
   void RunUntil(const std::function<bool()>& done) {
     ++run_depth_;
-    RunLoopUntil(done);
+    for (;;) {
+      while (!ready_.empty()) {  // scheduled steps, in order
+        const Step step = ready_.front();
+        ready_.erase(ready_.begin());
+        step.fn(step.arg, false);
+      }
+      if (done()) break;
+      RunLoopUntil([&] { return done() || !ready_.empty(); });
+      if (ready_.empty()) break;
+    }
     --run_depth_;
   }
   int run_depth() const { return run_depth_; }
+  // fn(arg, false) in a later step of this loop (a cohort's handoff).
+  void Schedule(void (*fn)(void*, bool), void* arg) { ready_.push_back({fn, arg}); }
+  bool has_ready() const { return !ready_.empty(); }
 
  private:
+  struct Step {
+    void (*fn)(void*, bool);
+    void* arg;
+  };
   int run_depth_ = 0;
+  std::vector<Step> ready_;
 };
 
 // The model's entries for a futex_waitv over the core's entries.
@@ -168,6 +186,9 @@ struct AsyncLoop<check::ModelLoop> {
                       "coroutine waitv");
   }
   static void Cancel(check::ModelLoop&, Op* op) { check::Cancel(op); }
+  static void Schedule(check::ModelLoop& loop, void (*fn)(void*, bool), void* arg) {
+    loop.Schedule(fn, arg);
+  }
   static void CheckResult(int32_t) {}
 };
 

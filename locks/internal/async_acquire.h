@@ -50,6 +50,8 @@ inline constexpr bool kNoAsyncLoop = false;
 //   static void StartWaitv(Loop&, WaitOp<true>*,
 //                          std::span<const internal::WaitEntry>, Deadline);
 //   static void Cancel(Loop&, WaitOp<kManyWords>*);  // for both kinds
+//   static void Schedule(Loop&, void (*fn)(void* arg, bool loop_destroying),
+//                        void* arg);  // fn(arg, false) in a later step
 //   static void CheckResult(int32_t res);  // aborts on a fault
 // Completion results: 0 or an index (woken), -EAGAIN (a word differed when
 // armed), -ETIMEDOUT, -ECANCELED (cancelled, or the loop is going away),

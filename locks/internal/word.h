@@ -49,6 +49,8 @@ inline int64_t ProtocolNanos() { return MonotonicNanos(); }
 inline bool DeadlinePassed(Deadline deadline) { return deadline.HasPassed(); }
 // lock()'s bounded spin, in pauses (see mutex.cc).
 inline constexpr int kMutexSpinLimit = 100;
+// A loop cohort reads the clock once per this many handoffs (mutex.cc).
+inline constexpr uint32_t kLoopHandoffsPerClockRead = 16;
 // A blocking wait's yields before it sleeps (YieldBeforeSleep, below).
 inline constexpr int kYieldsBeforeSleep = 4;
 
@@ -71,6 +73,7 @@ bool DeadlinePassed(Deadline deadline);
 // One try: the spin's barging CAS stays in the explored code; a hundred
 // identical loads would only multiply the schedules.
 inline constexpr int kMutexSpinLimit = 1;
+inline constexpr uint32_t kLoopHandoffsPerClockRead = 1;  // every handoff sees the clock
 // None: a yield is not an operation on the word, and the try after it is the
 // one the waiter's Arm makes anyway.
 inline constexpr int kYieldsBeforeSleep = 0;

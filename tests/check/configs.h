@@ -18,6 +18,7 @@
 #include "locks/barrier.h"
 #include "locks/condvar.h"
 #include "locks/event.h"
+#include "locks/internal/mutex_cohort.h"
 #include "locks/internal/wait_backend.h"
 #include "locks/internal/word_access.h"
 #include "locks/latch.h"
@@ -138,16 +139,20 @@ inline std::string MutexSleepCheck(MutexState& s, const void* word, uint32_t exp
   return word == &s.mu.word() ? MutexSleepRow(expected, bitset) : "";
 }
 
+// Mutual exclusion and a legal word (state table and INV1..INV5) at every step.
+template <uint32_t kMaxWaiters>
+std::string MutexInvariant(MutexState& s) {
+  if (s.inside > 1) return "mutual exclusion: " + std::to_string(s.inside) + " threads inside";
+  const uint32_t w = s.mu.word().load();
+  if ((w & Mutex::kStarvingMask) != 0) s.saw_starving = true;
+  return MutexStateRow(w, kMaxWaiters);
+}
+
 inline check::Model<MutexState> MutexThreeLockers(void (*third)(MutexState&),
                                                   void (*second)(MutexState&) = TimedLocker) {
   check::Model<MutexState> m;
   m.threads = {Locker, second, third};
-  m.invariant = [](MutexState& s) -> std::string {
-    if (s.inside > 1) return "mutual exclusion: " + std::to_string(s.inside) + " threads inside";
-    const uint32_t w = s.mu.word().load();
-    if ((w & Mutex::kStarvingMask) != 0) s.saw_starving = true;
-    return MutexStateRow(w, /*max_waiters=*/3);
-  };
+  m.invariant = MutexInvariant<3>;
   m.sleep_check = MutexSleepCheck;
   m.final_check = [](MutexState& s) -> std::string {
     if (s.saw_starving) ++g_mutex_starving_executions;
@@ -218,6 +223,72 @@ inline check::Options MutexBargeOptions() {
   check::Options o = MutexOptions();
   o.preemption_bound = PreemptionBound(2);
   return o;
+}
+
+// ---- Mutex: a loop's cohort and a thread ----------------------------------
+//
+// A plain locker thread and a loop thread with four coroutines: A holds the
+// lock across a step of its loop (so B, C and D arrive while a coroutine of
+// their own loop holds it: one of them waits on the word for the loop, the
+// others queue behind), B converts its guard to std::unique_lock (a plain
+// unlock: the queue needs a representative), C and D keep the
+// AsyncMutexLock (handoffs). The clock may jump 1 ms: a run of handoffs outlasts its slice
+// and a waiter may turn starving.
+
+// Suspends a model coroutine until a later step of its loop.
+struct ModelYield {
+  check::ModelLoop& loop;
+  bool await_ready() const { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    loop.Schedule([](void* a, bool) { std::coroutine_handle<>::from_address(a).resume(); },
+                  h.address());
+  }
+  void await_resume() const {}
+};
+
+inline void CohortLoop(MutexState& s) {
+  check::ModelLoop loop;
+  int done = 0;
+  [](MutexState& s, check::ModelLoop& loop, int& done) -> check::Detached {
+    AsyncMutexLock guard = co_await s.mu.lock_async(loop);
+    ++s.inside;
+    co_await ModelYield{loop};  // holds the lock across a step
+    --s.inside;
+    ++s.acquired;
+    guard.unlock();
+    ++done;
+  }(s, loop, done);
+  [](MutexState& s, check::ModelLoop& loop, int& done) -> check::Detached {
+    std::unique_lock<Mutex> guard = co_await s.mu.lock_async(loop);
+    CriticalSection(s);
+    guard.unlock();
+    ++done;
+  }(s, loop, done);
+  for (int i = 0; i < 2; ++i) {
+    [](MutexState& s, check::ModelLoop& loop, int& done) -> check::Detached {
+      AsyncMutexLock guard = co_await s.mu.lock_async(loop);
+      CriticalSection(s);
+      guard.unlock();
+      ++done;
+    }(s, loop, done);
+  }
+  loop.RunUntil([&] { return done == 4; });
+}
+
+inline check::Model<MutexState> MutexCohortAndAThread() {
+  check::Model<MutexState> m;
+  m.threads = {Locker, CohortLoop};
+  m.invariant = MutexInvariant<4>;
+  m.sleep_check = MutexSleepCheck;
+  m.final_check = [](MutexState& s) -> std::string {
+    if (s.saw_starving) ++g_mutex_starving_executions;
+    const uint32_t w = s.mu.word().load();
+    if (w != 0) return "mutex word not idle at the end: " + Hex(w);
+    if (s.acquired != 5) return "acquisitions != 5: " + std::to_string(s.acquired);
+    if (internal::LiveCohorts() != 0) return "a cohort outlived its loop";
+    return "";
+  };
+  return m;
 }
 
 // ---- CondVar: a one-slot handoff, notify_one after unlock -----------------

@@ -39,6 +39,10 @@ struct Case {
 };
 
 std::vector<Case> CasesFor(const std::string& mutant) {
+  if (mutant.rfind("mutex_cohort_", 0) == 0) {
+    return {{MutexCohortAndAThread().ToConfig("mutex: lock, loop cohort of four coroutines"),
+             MutexOptions()}};
+  }
   if (mutant.rfind("mutex_", 0) == 0) {
     return {{MutexHolderBargesBack().ToConfig("mutex: holder unlocks and barges back, two lockers"),
              MutexBargeOptions()},

@@ -26,6 +26,18 @@ MUTATIONS = {
         "    word.fetch_and(~M::kWaking, std::memory_order_relaxed);\n    w = word.load(",
         "    w = word.load(",
     ),
+    # A loop cohort's holder that turns into a plain std::unique_lock leaves
+    # the queue without a representative: its plain unlock wakes nobody for
+    # it, and the queued coroutines wait forever.
+    "mutex_cohort_plain_holder_strands_queue": (
+        """  c->owned = false;
+  if (c->head != nullptr && !c->representative) {
+    RINGLOCK_MUTEX_STAT(loop_new_representatives);
+    c->representative = true;
+    c->Pop()->BecomeRepresentative(c);
+  }""",
+        """  c->owned = false;""",
+    ),
     # notify_one whose wake found nobody clears W but does not wake a waiter
     # that fell asleep between that wake and the clear (it sleeps with W
     # gone, and the next notify skips it).

@@ -73,6 +73,26 @@ TEST(MutexCheck, HolderBargesBackWhileAWaiterTurnsStarving) {
       << "no spin barged while a waiter was parked";
 }
 
+// lock_async's loop cohort (locks/internal/mutex_cohort.h) beside a plain
+// locker: representative registration while a coroutine of the loop holds
+// the lock, handoffs, a converted guard's plain unlock, slices cut by the
+// clock, starving waiters.
+TEST(MutexCheck, ALoopCohortAndAThread) {
+  g_mutex_starving_executions = 0;
+  internal::MutexStats& stats = internal::g_mutex_stats;
+  stats.loop_handoffs = 0;
+  stats.loop_slices_ended = 0;
+  stats.loop_new_representatives = 0;
+  const check::Result r = check::ExploreAndPrint(
+      MutexCohortAndAThread().ToConfig("mutex: lock, loop cohort of four coroutines"),
+      MutexOptions());
+  EXPECT_TRUE(r.passed) << r.Report();
+  EXPECT_GT(g_mutex_starving_executions.load(), 0) << "no waiter turned starving";
+  EXPECT_GT(stats.loop_handoffs.load(), 0u) << "no handoff inside the loop";
+  EXPECT_GT(stats.loop_slices_ended.load(), 0u) << "no slice ended with others waiting";
+  EXPECT_GT(stats.loop_new_representatives.load(), 0u) << "no queue head sent to the word";
+}
+
 TEST(CondVarCheck, TwoConsumersNotifyOneAfterUnlock) {
   const check::Result r = check::ExploreAndPrint(
       CondVarTwoConsumers().ToConfig("condvar: 2 consumers, notify_one after unlock"),

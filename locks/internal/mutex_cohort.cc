@@ -1,0 +1,106 @@
+#include "locks/internal/mutex_cohort.h"
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace ringlock::internal {
+namespace {
+
+// A thread has a cohort only while one of its loops' coroutines holds or
+// waits for a contended Mutex: a handful at most, so a short vector scan.
+struct ThreadCohorts {
+  std::vector<std::unique_ptr<MutexCohort>> live;
+  std::vector<std::unique_ptr<MutexCohort>> spare;  // reused: no allocation per contention
+};
+
+ThreadCohorts& Cohorts() {
+  thread_local ThreadCohorts cohorts;
+  return cohorts;
+}
+
+}  // namespace
+
+void MutexCohort::Push(CohortWaiter* w) {
+  w->next_in_cohort = nullptr;
+  w->prev_in_cohort = tail;
+  if (tail != nullptr) {
+    tail->next_in_cohort = w;
+  } else {
+    head = w;
+  }
+  tail = w;
+}
+
+CohortWaiter* MutexCohort::Pop() {
+  CohortWaiter* w = head;
+  if (w != nullptr) Unlink(w);
+  return w;
+}
+
+void MutexCohort::Unlink(CohortWaiter* w) {
+  (w->prev_in_cohort != nullptr ? w->prev_in_cohort->next_in_cohort : head) = w->next_in_cohort;
+  (w->next_in_cohort != nullptr ? w->next_in_cohort->prev_in_cohort : tail) = w->prev_in_cohort;
+  w->next_in_cohort = w->prev_in_cohort = nullptr;
+}
+
+MutexCohort* FindCohort(const void* mutex, const void* loop) {
+  for (const std::unique_ptr<MutexCohort>& c : Cohorts().live) {
+    if (c->mutex == mutex && c->loop == loop) return c.get();
+  }
+  return nullptr;
+}
+
+MutexCohort* FindOrAddCohort(const void* mutex, const void* loop) {
+  if (MutexCohort* c = FindCohort(mutex, loop)) return c;
+  ThreadCohorts& t = Cohorts();
+  std::unique_ptr<MutexCohort> c;
+  if (t.spare.empty()) {
+    c = std::make_unique<MutexCohort>();
+  } else {
+    c = std::move(t.spare.back());
+    t.spare.pop_back();
+    *c = MutexCohort{};
+  }
+  c->mutex = mutex;
+  c->loop = loop;
+  t.live.push_back(std::move(c));
+  return t.live.back().get();
+}
+
+void DropCohortIfIdle(MutexCohort* cohort) {
+  if (!cohort->idle()) return;
+  ThreadCohorts& t = Cohorts();
+  for (size_t i = 0; i < t.live.size(); ++i) {
+    if (t.live[i].get() != cohort) continue;
+    std::swap(t.live[i], t.live.back());
+    if (t.spare.size() < 4) t.spare.push_back(std::move(t.live.back()));
+    t.live.pop_back();
+    return;
+  }
+}
+
+void HandOff(MutexCohort* cohort, CohortWaiter* w) {
+  cohort->owned = true;
+  cohort->handed = w;
+  ++cohort->pending_steps;
+  w->ScheduleHandoffStep(cohort);
+}
+
+void RunHandoffStep(void* arg, bool loop_destroying) {
+  auto* cohort = static_cast<MutexCohort*>(arg);
+  --cohort->pending_steps;
+  // Once the loop is being destroyed nothing is resumed: the handed waiter's
+  // frame is destroyed instead, and its awaiter passes the lock on.
+  if (!loop_destroying && cohort->handed != nullptr) {
+    CohortWaiter* w = cohort->handed;
+    cohort->handed = nullptr;
+    w->Resume();  // may unlock, hand on, and so reach this cohort again
+    return;       // the cohort is owned by w (or dropped by its unlock)
+  }
+  DropCohortIfIdle(cohort);
+}
+
+int LiveCohorts() { return static_cast<int>(Cohorts().live.size()); }
+
+}  // namespace ringlock::internal
