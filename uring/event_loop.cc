@@ -11,6 +11,7 @@
 #include <cassert>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -373,7 +374,7 @@ void EventLoop::EventfdOp::Complete(int32_t /*res: 8, or -ECANCELED at destructi
     std::lock_guard<std::mutex> lock(l->mu_);
     posted.swap(l->posted_);
   }
-  for (auto& fn : posted) l->local_.push_back(std::move(fn));
+  for (auto& fn : posted) l->PushLocal(std::move(fn));
   if (l->fallback_) {
     for (auto& [op, r] : l->fallback_->TakeCompleted()) l->CompleteLater(op, r);
   }
@@ -644,9 +645,9 @@ bool EventLoop::DispatchOne() {
     return true;
   }
   if (!local_.empty()) {
-    absl::AnyInvocable<void()> fn = std::move(local_.front());
+    const LocalStep step = local_.front();
     local_.pop_front();
-    std::move(fn)();
+    step.fn(step.arg, destroying_);
     AfterStep();
     return true;
   }
@@ -726,16 +727,26 @@ bool EventLoop::Poll() {
 
 // ---- Coroutines --------------------------------------------------------------
 
+void EventLoop::PushLocal(absl::AnyInvocable<void()> fn) {
+  local_.push_back({[](void* arg, bool) {
+                      std::unique_ptr<absl::AnyInvocable<void()>> f(
+                          static_cast<absl::AnyInvocable<void()>*>(arg));
+                      std::move (*f)();
+                    },
+                    new absl::AnyInvocable<void()>(std::move(fn))});
+}
+
 void EventLoop::Schedule(std::coroutine_handle<> h) {
   // Dropped once destruction began: ~EventLoop may have destroyed the frame
   // (a spawned coroutine's, or one it owned) after this was queued.
-  local_.push_back([this, h] {
-    if (!destroying_) h.resume();
-  });
+  local_.push_back({[](void* frame, bool loop_destroying) {
+                      if (!loop_destroying) std::coroutine_handle<>::from_address(frame).resume();
+                    },
+                    h.address()});
 }
 
 void EventLoop::Schedule(void (*fn)(void* arg, bool loop_destroying), void* arg) {
-  local_.push_back([this, fn, arg] { fn(arg, destroying_); });
+  local_.push_back({fn, arg});
 }
 
 void EventLoop::Spawn(Task<void> task) {
@@ -747,7 +758,7 @@ void EventLoop::Spawn(Task<void> task) {
   void* frame = d.h.address();
   spawned_.insert(frame);
   // Not started if ~EventLoop destroyed the frame first.
-  local_.push_back([this, frame] {
+  PushLocal([this, frame] {
     if (spawned_.count(frame)) std::coroutine_handle<>::from_address(frame).resume();
   });
 }

@@ -396,7 +396,15 @@ class EventLoop {
   std::vector<absl::AnyInvocable<void()>> posted_;  // guarded by mu_
 
   std::deque<Completion> cqes_;  // reaped, not yet dispatched
-  std::deque<absl::AnyInvocable<void()>> local_;  // posted work, resumptions
+  // A dispatch step that is not a completion: fn(arg, destroying_). Plain
+  // pointers, not a type-erased callable: a cohort handoff or a resumption
+  // is a step, and costs no more than the call.
+  struct LocalStep {
+    void (*fn)(void* arg, bool loop_destroying);
+    void* arg;
+  };
+  void PushLocal(absl::AnyInvocable<void()> fn);  // boxed: Post, Spawn
+  std::deque<LocalStep> local_;  // posted work, resumptions, scheduled steps
   Operation* ops_head_ = nullptr;  // in-flight list (intrusive)
   size_t ops_count_ = 0;
   // Operation tags (operation.h, "Identity"): user_data of a start is

@@ -14,9 +14,22 @@ struct ThreadCohorts {
   std::vector<std::unique_ptr<MutexCohort>> spare;  // reused: no allocation per contention
 };
 
+// A trivially initialized pointer: every lock_async looks here, and a
+// thread_local object with a constructor costs an init check per access.
+thread_local ThreadCohorts* t_cohorts = nullptr;
+
 ThreadCohorts& Cohorts() {
-  thread_local ThreadCohorts cohorts;
-  return cohorts;
+  if (t_cohorts == nullptr) {
+    struct Owner {
+      Owner() { t_cohorts = new ThreadCohorts; }
+      ~Owner() {
+        delete t_cohorts;
+        t_cohorts = nullptr;
+      }
+    };
+    thread_local Owner owner;
+  }
+  return *t_cohorts;
 }
 
 }  // namespace
@@ -45,7 +58,8 @@ void MutexCohort::Unlink(CohortWaiter* w) {
 }
 
 MutexCohort* FindCohort(const void* mutex, const void* loop) {
-  for (const std::unique_ptr<MutexCohort>& c : Cohorts().live) {
+  if (t_cohorts == nullptr) return nullptr;
+  for (const std::unique_ptr<MutexCohort>& c : t_cohorts->live) {
     if (c->mutex == mutex && c->loop == loop) return c.get();
   }
   return nullptr;
@@ -101,6 +115,6 @@ void RunHandoffStep(void* arg, bool loop_destroying) {
   DropCohortIfIdle(cohort);
 }
 
-int LiveCohorts() { return static_cast<int>(Cohorts().live.size()); }
+int LiveCohorts() { return t_cohorts == nullptr ? 0 : static_cast<int>(t_cohorts->live.size()); }
 
 }  // namespace ringlock::internal
