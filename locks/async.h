@@ -10,7 +10,7 @@
 // ringlock primitive:
 //
 //   #include "locks/async.h"
-//   std::unique_lock<ringlock::Mutex> g = co_await mu.lock_async(loop);
+//   ringlock::AsyncMutexLock g = co_await mu.lock_async(loop);
 //   absl::StatusOr<int> i = co_await ringlock::WaitAnyAsync(loop, waitables);
 #ifndef RINGLOCK_LOCKS_ASYNC_H_
 #define RINGLOCK_LOCKS_ASYNC_H_
