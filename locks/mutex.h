@@ -102,7 +102,9 @@
 // Misuse (debug builds abort with a message): unlock() of an unlocked mutex,
 // destroying a locked mutex or one with waiters (including a coroutine armed
 // on another thread's loop, or an orphaned async wait not yet completed: a
-// use-after-free in release builds), a misaligned word.
+// use-after-free in release builds), an AsyncMutexLock from a loop's cohort
+// unlocked on another thread (its cohort lives on the loop's thread), a
+// misaligned word.
 // fork(): as std::mutex, only async-signal-safe use in the child; a mutex held
 // by another thread at fork() stays held forever in the child.
 #ifndef RINGLOCK_LOCKS_MUTEX_H_

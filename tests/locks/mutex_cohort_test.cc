@@ -9,11 +9,13 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "locks/async.h"
 #include "locks/event.h"
+#include "locks/internal/check.h"
 #include "locks/internal/mutex_cohort.h"
 #include "locks/mutex.h"
 #include "tests/locks/prim_test_util.h"
@@ -187,6 +189,35 @@ TEST_P(MutexCohortTest, LoopDestructionLeavesTheMutexFree) {
   EXPECT_EQ(mu.word().load(), 0u);
   EXPECT_EQ(internal::LiveCohorts(), 0);
 }
+
+// A guard from the loop's cohort unlocked on another thread would touch the
+// loop thread's cohort from there: debug builds abort with a message.
+using MutexCohortDeathTest = MutexCohortTest;
+TEST_P(MutexCohortDeathTest, GuardUnlockedOnAnotherThreadAbortsWithAMessage) {
+  if (!internal::kDebugChecks) GTEST_SKIP() << "a debug-build check";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const testing::LoopKind kind = GetParam();
+  auto scenario = [kind] {
+    auto loop = testing::MakeLoop(kind);
+    Mutex mu;
+    AsyncMutexLock out;
+    mu.lock();
+    auto take = [&](bool keep) -> Task<void> {
+      AsyncMutexLock g = co_await mu.lock_async(*loop);
+      if (keep) out = std::move(g);
+    };
+    loop->Spawn(take(false));  // waits on the word for the loop
+    loop->Spawn(take(true));   // queues; handed the lock; keeps it
+    loop->Poll();
+    mu.unlock();
+    loop->RunUntil([&] { return out.owns_lock(); });
+    std::thread([&] { out.unlock(); }).join();
+  };
+  EXPECT_DEATH(scenario(), "ringlock::Mutex.*AsyncMutexLock unlocked on another thread");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, MutexCohortDeathTest, ::testing::ValuesIn(testing::AllLoopModes()),
+                         testing::LoopModeName);
 
 INSTANTIATE_TEST_SUITE_P(Modes, MutexCohortTest, ::testing::ValuesIn(testing::AllLoopModes()),
                          testing::LoopModeName);
