@@ -101,10 +101,10 @@ static bool HandOnWithinLoop(internal::MutexCohort& c, uint32_t w) {
 template <FutexScope kScope>
 void BasicMutex<kScope>::UnlockFromLoop(const void* loop, internal::MutexCohort* cohort)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  // A holder that took the lock on the fast path has a cohort only if one
-  // of its loop's coroutines registered on the word since (N > 0).
   RINGLOCK_MISUSE_IF(cohort != nullptr && internal::FindCohort(this, loop) != cohort, Name(),
                      "AsyncMutexLock unlocked on another thread than its loop's");
+  // A holder that took the lock on the fast path has a cohort only if one
+  // of its loop's coroutines registered on the word since (N > 0).
   const uint32_t w = word_.load(std::memory_order_relaxed);
   internal::MutexCohort* c = cohort;
   if (c == nullptr && (w & kWaiterMask) != 0) c = internal::FindCohort(this, loop);
