@@ -109,7 +109,6 @@ void BasicMutex<kScope>::UnlockFromLoop(const void* loop, internal::MutexCohort*
   internal::MutexCohort* c = cohort;
   if (c == nullptr && (w & kWaiterMask) != 0) c = internal::FindCohort(this, loop);
   if (c != nullptr) {
-    c->owned = false;
     if (c->head != nullptr) {
       if (HandOnWithinLoop<kScope>(*c, w)) {
         RINGLOCK_MUTEX_STAT(loop_handoffs);
@@ -117,30 +116,12 @@ void BasicMutex<kScope>::UnlockFromLoop(const void* loop, internal::MutexCohort*
         return;
       }
       RINGLOCK_MUTEX_STAT(loop_slices_ended);
-      if (!c->representative) {
-        // Registered while we still hold the lock, so the unlock below wakes
-        // the longest sleeper and the loop waits its turn.
-        RINGLOCK_MUTEX_STAT(loop_new_representatives);
-        c->representative = true;
-        c->Pop()->BecomeRepresentative(c);
-      }
     }
-    c->slice_started = false;
-    internal::DropCohortIfIdle(c);
+    // A new representative registers while we still hold the lock, so the
+    // unlock below wakes the longest sleeper and the loop waits its turn.
+    internal::EndOwnership(c);
   }
   unlock();
-}
-
-template <FutexScope kScope>
-void BasicMutex<kScope>::LeaveLoopCohort(internal::MutexCohort* c) {
-  c->owned = false;
-  if (c->head != nullptr && !c->representative) {
-    RINGLOCK_MUTEX_STAT(loop_new_representatives);
-    c->representative = true;
-    c->Pop()->BecomeRepresentative(c);
-  }
-  c->slice_started = false;
-  internal::DropCohortIfIdle(c);
 }
 
 template class BasicMutex<FutexScope::kPrivate>;

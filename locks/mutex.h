@@ -139,6 +139,7 @@ class MutexAcquisition;
 template <FutexScope, class Loop>
 class MutexLockAwaiter;
 struct MutexCohort;
+void EndOwnership(MutexCohort* cohort);
 
 #ifdef RINGLOCK_MUTEX_STATS
 // Bench-only counts of the Mutex's slow path (-DRINGLOCK_MUTEX_STATS; compiled
@@ -369,9 +370,6 @@ class ABSL_LOCKABLE BasicMutex {
   // dropped), else nullptr.
   void UnlockFromLoop(const void* loop, internal::MutexCohort* cohort)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  // The holder becomes a plain one (AsyncMutexLock -> std::unique_lock):
-  // its unlock will not hand on, so the cohort gets a representative.
-  static void LeaveLoopCohort(internal::MutexCohort* cohort);
   // The bounded spin; true if it took the lock. Not annotated for TSAN:
   // callers do that.
   bool SpinToLock(SpinWhile rule);
@@ -448,7 +446,8 @@ class [[nodiscard]] BasicAsyncMutexLock {
   operator std::unique_lock<mutex_type>() && {  // NOLINT: implicit, for `unique_lock g = co_await`
     if (!owns_) return std::unique_lock<mutex_type>(*mu_, std::defer_lock);
     owns_ = false;
-    if (cohort_ != nullptr) mutex_type::LeaveLoopCohort(cohort_);
+    // Its unlock will not hand on: the cohort gets a representative.
+    if (cohort_ != nullptr) internal::EndOwnership(cohort_);
     return std::unique_lock<mutex_type>(*mu_, std::adopt_lock);
   }
 

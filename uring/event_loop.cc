@@ -739,10 +739,11 @@ void EventLoop::PushLocal(absl::AnyInvocable<void()> fn) {
 void EventLoop::Schedule(std::coroutine_handle<> h) {
   // Dropped once destruction began: ~EventLoop may have destroyed the frame
   // (a spawned coroutine's, or one it owned) after this was queued.
-  local_.push_back({[](void* frame, bool loop_destroying) {
-                      if (!loop_destroying) std::coroutine_handle<>::from_address(frame).resume();
-                    },
-                    h.address()});
+  Schedule(
+      [](void* frame, bool loop_destroying) {
+        if (!loop_destroying) std::coroutine_handle<>::from_address(frame).resume();
+      },
+      h.address());
 }
 
 void EventLoop::Schedule(void (*fn)(void* arg, bool loop_destroying), void* arg) {

@@ -44,7 +44,6 @@ class ModelLoop {
   int run_depth() const { return run_depth_; }
   // fn(arg, false) in a later step of this loop (a cohort's handoff).
   void Schedule(void (*fn)(void*, bool), void* arg) { ready_.push_back({fn, arg}); }
-  bool has_ready() const { return !ready_.empty(); }
 
  private:
   struct Step {

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "locks/mutex.h"  // RINGLOCK_MUTEX_STAT
+
 namespace ringlock::internal {
 namespace {
 
@@ -99,6 +101,25 @@ void HandOff(MutexCohort* cohort, CohortWaiter* w) {
   cohort->handed = w;
   ++cohort->pending_steps;
   w->ScheduleHandoffStep(cohort);
+}
+
+void RepresentativeTookTheLock(MutexCohort* cohort) {
+  cohort->representative = false;
+  cohort->owned = true;
+}
+
+void GiveQueueARepresentative(MutexCohort* cohort) {
+  if (cohort->head == nullptr || cohort->owned || cohort->representative) return;
+  RINGLOCK_MUTEX_STAT(loop_new_representatives);
+  cohort->representative = true;
+  cohort->Pop()->BecomeRepresentative(cohort);
+}
+
+void EndOwnership(MutexCohort* cohort) {
+  cohort->owned = false;
+  cohort->slice_started = false;
+  GiveQueueARepresentative(cohort);
+  DropCohortIfIdle(cohort);
 }
 
 void RunHandoffStep(void* arg, bool loop_destroying) {

@@ -89,9 +89,19 @@ struct MutexCohort {
 MutexCohort* FindCohort(const void* mutex, const void* loop);
 MutexCohort* FindOrAddCohort(const void* mutex, const void* loop);
 void DropCohortIfIdle(MutexCohort* cohort);
+// The cohort's state changes, each written once:
 // Gives the held lock to `w` (taken off the queue): the cohort owns it, and
 // `w` resumes in a later step of its loop.
 void HandOff(MutexCohort* cohort, CohortWaiter* w);
+// The representative took the lock: the cohort owns it.
+void RepresentativeTookTheLock(MutexCohort* cohort);
+// If coroutines queue and nobody of the loop holds the lock or waits on the
+// word for them, the head becomes the representative.
+void GiveQueueARepresentative(MutexCohort* cohort);
+// The owner stops handing on (it releases the word, or becomes a plain
+// holder): the slice ends, the queue gets a representative, an idle cohort
+// is dropped.
+void EndOwnership(MutexCohort* cohort);
 // That step (AsyncLoop::Schedule's signature; `cohort` is the argument).
 void RunHandoffStep(void* cohort, bool loop_destroying);
 // How many cohorts the calling thread has (tests).

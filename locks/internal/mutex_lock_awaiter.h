@@ -38,10 +38,7 @@ class [[nodiscard]] MutexLockAwaiter final : public CohortWaiter {
       case State::kRepresentative:  // died waiting on the word for the loop
         word_wait_.reset();  // cancels the wait; a wake it took is passed on
         cohort_->representative = false;
-        if (cohort_->head != nullptr && !cohort_->owned) {
-          cohort_->representative = true;
-          cohort_->Pop()->BecomeRepresentative(cohort_);
-        }
+        GiveQueueARepresentative(cohort_);
         DropCohortIfIdle(cohort_);
         break;
       default:
@@ -79,11 +76,8 @@ class [[nodiscard]] MutexLockAwaiter final : public CohortWaiter {
 
   BasicAsyncMutexLock<kScope> await_resume() {
     const State was = std::exchange(state_, State::kDone);
-    if (was == State::kRepresentative) {  // an untimed word wait resumes only acquired
-      cohort_->representative = false;
-      cohort_->owned = true;
-      cohort_->slice_started = false;
-    }
+    // An untimed word wait resumes only acquired.
+    if (was == State::kRepresentative) RepresentativeTookTheLock(cohort_);
     return BasicAsyncMutexLock<kScope>(mu_, &loop_, was == State::kTook ? nullptr : cohort_);
   }
 
@@ -99,8 +93,7 @@ class [[nodiscard]] MutexLockAwaiter final : public CohortWaiter {
     word_wait_.emplace(MutexAcquisition<kScope>(mu_, false, false, /*try_before_arm=*/false),
                        loop_, Deadline::Never(), /*resume_on_cancel=*/false);
     if (word_wait_->await_ready()) {  // the lock was free (a representative left)
-      cohort->representative = false;
-      cohort->slice_started = false;
+      RepresentativeTookTheLock(cohort);
       HandOff(cohort, this);
       return;
     }

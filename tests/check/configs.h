@@ -232,8 +232,8 @@ inline check::Options MutexBargeOptions() {
 // their own loop holds it: one of them waits on the word for the loop, the
 // others queue behind), B converts its guard to std::unique_lock (a plain
 // unlock: the queue needs a representative), C and D keep the
-// AsyncMutexLock (handoffs). The clock may jump 1 ms: a run of handoffs outlasts its slice
-// and a waiter may turn starving.
+// AsyncMutexLock (handoffs). The clock may jump 1 ms: a run of handoffs
+// outlasts its slice and a waiter may turn starving.
 
 // Suspends a model coroutine until a later step of its loop.
 struct ModelYield {

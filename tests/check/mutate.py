@@ -26,17 +26,16 @@ MUTATIONS = {
         "    word.fetch_and(~M::kWaking, std::memory_order_relaxed);\n    w = word.load(",
         "    w = word.load(",
     ),
-    # A loop cohort's holder that turns into a plain std::unique_lock leaves
-    # the queue without a representative: its plain unlock wakes nobody for
-    # it, and the queued coroutines wait forever.
-    "mutex_cohort_plain_holder_strands_queue": (
-        """  c->owned = false;
-  if (c->head != nullptr && !c->representative) {
-    RINGLOCK_MUTEX_STAT(loop_new_representatives);
-    c->representative = true;
-    c->Pop()->BecomeRepresentative(c);
-  }""",
-        """  c->owned = false;""",
+    # A loop cohort's owner that stops handing on (it turns into a plain
+    # std::unique_lock, or releases the word) leaves the queue without a
+    # representative: the plain unlock wakes nobody for it, and the queued
+    # coroutines wait forever.
+    "mutex_cohort_end_of_ownership_strands_queue": (
+        """  cohort->slice_started = false;
+  GiveQueueARepresentative(cohort);
+  DropCohortIfIdle(cohort);""",
+        """  cohort->slice_started = false;
+  DropCohortIfIdle(cohort);""",
     ),
     # notify_one whose wake found nobody clears W but does not wake a waiter
     # that fell asleep between that wake and the clear (it sleeps with W

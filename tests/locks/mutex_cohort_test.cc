@@ -44,16 +44,19 @@ struct Turns {
   std::vector<uint32_t> words;  // the word as each one saw it inside
 };
 
+// Guard: AsyncMutexLock, or std::unique_lock<Mutex> (the converted guard).
+template <class Guard = AsyncMutexLock>
 Task<void> TakeTurn(EventLoop& loop, Mutex& mu, int id, Turns& t) {
-  AsyncMutexLock g = co_await mu.lock_async(loop);
+  Guard g = co_await mu.lock_async(loop);
   t.order.push_back(id);
   t.words.push_back(mu.word().load());
 }
 
-Task<void> TakeTurnAsUniqueLock(EventLoop& loop, Mutex& mu, int id, Turns& t) {
-  std::unique_lock<Mutex> g = co_await mu.lock_async(loop);
-  t.order.push_back(id);
-  t.words.push_back(mu.word().load());
+// Every wait has left (the loop's ops completed, no cohort remains) and the
+// mutex is free.
+void ExpectAllLeft(EventLoop& loop, const Mutex& mu) {
+  loop.RunUntil([&] { return loop.in_flight() == 0 && internal::LiveCohorts() == 0; });
+  EXPECT_EQ(mu.word().load(), 0u);
 }
 
 // One coroutine waits on the word for the loop; the others queue behind it
@@ -74,8 +77,7 @@ TEST_P(MutexCohortTest, QueuedCoroutinesTakeTheLockInFifoOrderWithoutTheWord) {
   loop->RunUntil([&] { return t.order.size() == 4; });
   EXPECT_EQ(t.order, (std::vector<int>{1, 2, 3, 4}));
   for (uint32_t w : t.words) EXPECT_EQ(w, Mutex::kLocked);
-  loop->RunUntil([&] { return loop->in_flight() == 0 && internal::LiveCohorts() == 0; });
-  EXPECT_EQ(mu.word().load(), 0u);
+  ExpectAllLeft(*loop, mu);
 }
 
 // Regression (found while building cohorts): a loop whose coroutines hand
@@ -112,8 +114,7 @@ TEST_P(MutexCohortTest, LoopHandoffsDoNotStarveAThreadWaitingOnTheWord) {
   thread.join();
   EXPECT_TRUE(thread_got.load());
   EXPECT_GE(loop_turns.load(), 2000);
-  loop->RunUntil([&] { return loop->in_flight() == 0 && internal::LiveCohorts() == 0; });
-  EXPECT_EQ(mu.word().load(), 0u);
+  ExpectAllLeft(*loop, mu);
 }
 
 // Converting the guard to std::unique_lock gives up the handoff; the queue
@@ -127,13 +128,12 @@ TEST_P(MutexCohortTest, ConvertedLocksKeepTheQueueMoving) {
   Turns t;
   mu.lock();
   loop->Spawn(TakeTurn(*loop, mu, 1, t));
-  for (int id = 2; id <= 4; ++id) loop->Spawn(TakeTurnAsUniqueLock(*loop, mu, id, t));
+  for (int id = 2; id <= 4; ++id) loop->Spawn(TakeTurn<std::unique_lock<Mutex>>(*loop, mu, id, t));
   loop->Poll();
   mu.unlock();
   loop->RunUntil([&] { return t.order.size() == 4; });
   EXPECT_EQ(t.order, (std::vector<int>{1, 2, 3, 4}));
-  loop->RunUntil([&] { return loop->in_flight() == 0 && internal::LiveCohorts() == 0; });
-  EXPECT_EQ(mu.word().load(), 0u);
+  ExpectAllLeft(*loop, mu);
 }
 
 // A queued coroutine destroyed by its owner leaves the queue; one destroyed
@@ -159,8 +159,7 @@ TEST_P(MutexCohortTest, DestroyedQueuedOrHandedCoroutinesPassTheLockOn) {
   tasks[1] = Task<void>();  // 2 dies handed: 4 gets the lock
   loop->RunUntil([&] { return tasks[3].done(); });
   EXPECT_EQ(t.order, (std::vector<int>{1, 4}));
-  loop->RunUntil([&] { return loop->in_flight() == 0 && internal::LiveCohorts() == 0; });
-  EXPECT_EQ(mu.word().load(), 0u);
+  ExpectAllLeft(*loop, mu);
 }
 
 // Destroying the loop with a holder, a representative, handed and queued
