@@ -54,6 +54,7 @@ void BasicMutex<kScope>::LockSlow(SpinWhile rule) {
     return;
   }
   internal::MutexAcquisition<kScope> acq(*this);
+  if (rule == SpinWhile::kNoneStarving) acq.SpinOnWake();
   internal::BlockOn(acq, Deadline::Never());
 }
 
@@ -191,6 +192,8 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       !starving_ && ProtocolNanos() - registered_at_ns_ >=
                         std::chrono::nanoseconds(M::kStarvationAfter).count();
   uint32_t w = word.load(std::memory_order_relaxed);
+  int spin_left = spin_on_wake_ ? kSpinPauses : 0;
+  int pauses = 1;
   for (;;) {
     const bool starving_room = (w & M::kStarvingMask) != M::kStarvingMask;
     const bool become_starving = waited_long && starving_room;
@@ -209,6 +212,18 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       continue;
     }
     uint32_t again = w + (become_starving ? M::kStarvingOne : 0);
+    if ((w & M::kLocked) && spin_left > 0 && !become_starving &&
+        (starving_ || (w & M::kStarvingMask) == 0)) {
+      // Woken (so usually holding W: no unlock wakes another meanwhile):
+      // look again for a while, as lock()'s spin does, rather than sleep at
+      // once and leave the next unlock a wake to send. Only reads: to the
+      // protocol this is a waiter that is slow to run its next CAS.
+      for (int i = 0; i < pauses; ++i) internal::CpuRelax();
+      spin_left -= pauses;
+      if (pauses < kMaxPausesPerLook) pauses *= 2;
+      w = word.load(std::memory_order_relaxed);
+      continue;
+    }
     if (w & M::kLocked) {
       // The holder's unlock wakes someone: give up our claim to be awake.
       again &= ~M::kWaking;

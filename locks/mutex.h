@@ -25,6 +25,9 @@
 // registered behind a parked waiter used to find the word changed when it
 // went to sleep, and the unlocker's wake found nobody asleep (bench/README.md,
 // "Where the time goes"). It stops at once if a waiter is starving (INV4).
+// A waiter of lock() that wakes to find the lock held spins the same way
+// before it sleeps again (it keeps W meanwhile, so no unlock sends another
+// wake): half the context switches with long critical sections.
 // Two callers spin only while nobody is parked, the rule lock() had before:
 // a waiter its CondVar woke relocking (a notifier usually still holds the
 // mutex, so a woken herd spinning only delays it: the group-commit workload
@@ -507,6 +510,9 @@ class MutexAcquisition {
     TsanMutexAcquired(&mu_, tsan_flags_);
     return true;
   }
+  // A woken waiter that finds the lock held spins as lock() does before it
+  // sleeps again (thread lock() only; see "Spinning" above).
+  void SpinOnWake() { spin_on_wake_ = true; }
   bool Arm(uint32_t* expected);
   bool OnWake(uint32_t* expected);
   void Leave();
@@ -518,6 +524,7 @@ class MutexAcquisition {
   bool refuse_when_full_;
   bool try_before_arm_;
   bool refused_ = false;
+  bool spin_on_wake_ = false;
   int64_t registered_at_ns_ = 0;
   bool starving_ = false;
 };
