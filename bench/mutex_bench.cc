@@ -450,7 +450,8 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
                          {"rl_spin_wins_over_parked", &st.spin_wins_over_parked},
                          {"rl_spin_stopped", &st.spin_stopped},
                          {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
-                         {"rl_reparks", &st.reparks}, {"rl_wakes", &st.wakes}}) {
+                         {"rl_reparks", &st.reparks}, {"rl_wake_spin_wins", &st.wake_spin_wins},
+                         {"rl_wakes", &st.wakes}}) {
     state.counters[name] = static_cast<double>(c->exchange(0)) * 1000 / ops;
   }
 #endif

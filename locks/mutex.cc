@@ -194,6 +194,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
   uint32_t w = word.load(std::memory_order_relaxed);
   int spin_left = spin_on_wake_ ? kSpinPauses : 0;
   int pauses = 1;
+  bool spun = false;
   for (;;) {
     const bool starving_room = (w & M::kStarvingMask) != M::kStarvingMask;
     const bool become_starving = waited_long && starving_room;
@@ -206,6 +207,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         starving_ = false;
+        if (spun) RINGLOCK_MUTEX_STAT(wake_spin_wins);
         TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
@@ -220,6 +222,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       // protocol this is a waiter that is slow to run its next CAS.
       for (int i = 0; i < pauses; ++i) internal::CpuRelax();
       spin_left -= pauses;
+      spun = true;
       if (pauses < kMaxPausesPerLook) pauses *= 2;
       w = word.load(std::memory_order_relaxed);
       continue;

@@ -155,6 +155,7 @@ struct MutexStats {
   std::atomic<uint64_t> registers{0};    // waiters registered (N+1)
   std::atomic<uint64_t> on_wakes{0};     // OnWake runs (woken, or sleep failed)
   std::atomic<uint64_t> reparks{0};      // ... that went back to sleep without the lock
+  std::atomic<uint64_t> wake_spin_wins{0};  // ... that found it held, spun, and took it
   std::atomic<uint64_t> wakes{0};        // wakes sent by unlock / leave (W set)
   std::atomic<uint64_t> loop_handoffs{0};      // a loop cohort handed the lock on
   std::atomic<uint64_t> loop_slices_ended{0};  // ... released it, others waiting

@@ -60,10 +60,13 @@ TEST(MutexCheck, ThreeFutexLockersOneTimed) {
 // T3 is held off by the reservation. Also: lock()'s spin goes on while others
 // are parked and none starves, so some execution has a spin take the lock
 // while a waiter is registered (the spin used to stop at the first registered
-// waiter: none by construction then).
+// waiter: none by construction then). And a waiter woken while the holder
+// has barged back looks again before it sleeps, so some execution has it
+// take the lock from that look.
 TEST(MutexCheck, HolderBargesBackWhileAWaiterTurnsStarving) {
   g_mutex_starving_executions = 0;
   internal::g_mutex_stats.spin_wins_over_parked = 0;
+  internal::g_mutex_stats.wake_spin_wins = 0;
   const check::Result r = check::ExploreAndPrint(
       MutexHolderBargesBack().ToConfig("mutex: holder unlocks and barges back, two lockers"),
       MutexBargeOptions());
@@ -71,6 +74,8 @@ TEST(MutexCheck, HolderBargesBackWhileAWaiterTurnsStarving) {
   EXPECT_GT(g_mutex_starving_executions.load(), 0) << "the starving transitions were not reached";
   EXPECT_GT(internal::g_mutex_stats.spin_wins_over_parked.load(), 0u)
       << "no spin barged while a waiter was parked";
+  EXPECT_GT(internal::g_mutex_stats.wake_spin_wins.load(), 0u)
+      << "no woken waiter took the lock from its spin";
 }
 
 // lock_async's loop cohort (locks/internal/mutex_cohort.h) beside a plain
