@@ -213,7 +213,6 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       }
       continue;
     }
-    uint32_t again = w + (become_starving ? M::kStarvingOne : 0);
     if ((w & M::kLocked) && spin_left > 0 && !become_starving &&
         (starving_ || (w & M::kStarvingMask) == 0)) {
       // Woken (so usually holding W: no unlock wakes another meanwhile):
@@ -227,6 +226,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       w = word.load(std::memory_order_relaxed);
       continue;
     }
+    uint32_t again = w + (become_starving ? M::kStarvingOne : 0);
     if (w & M::kLocked) {
       // The holder's unlock wakes someone: give up our claim to be awake.
       again &= ~M::kWaking;
