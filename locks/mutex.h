@@ -32,9 +32,10 @@
 // a waiter its CondVar woke relocking (a notifier usually still holds the
 // mutex, so a woken herd spinning only delays it: the group-commit workload
 // lost a third of its throughput at 8 threads), and lock_async (its loop
-// waits while it spins). No spinner yields the CPU: yielding before sleeping
-// helped the contended workloads further and cost group commit more than half
-// (bench/README.md).
+// waits while it spins); neither spins again when woken. No spinner yields
+// the CPU: yielding before sleeping helped the contended workloads further
+// (and cut the long section's p99.9 wait five-fold) but cost group commit a
+// third to a half however it was rationed (bench/README.md).
 //
 // Memory ordering: lock() and a successful try_lock() acquire, unlock()
 // releases, as std::mutex.
