@@ -18,14 +18,32 @@ namespace {
 constexpr int kSpinPauses = internal::kMutexSpinLimit;
 constexpr int kMaxPausesPerLook = 16;
 
+// That schedule, for lock()'s spin and for a woken waiter's.
+class SpinBackoff {
+ public:
+  explicit SpinBackoff(int budget) : budget_(budget) {}
+  bool exhausted() const { return spent_ >= budget_; }
+  bool paused() const { return spent_ > 0; }
+  // Waits until the next look.
+  void Pause() {
+    for (int i = 0; i < pauses_; ++i) internal::CpuRelax();
+    spent_ += pauses_;
+    if (pauses_ < kMaxPausesPerLook) pauses_ *= 2;
+  }
+
+ private:
+  const int budget_;
+  int spent_ = 0;
+  int pauses_ = 1;
+};
+
 }  // namespace
 
 template <FutexScope kScope>
 bool BasicMutex<kScope>::SpinToLock(SpinWhile rule) {
   RINGLOCK_MUTEX_STAT(spins);
   const uint32_t stop_at = rule == SpinWhile::kNoneStarving ? kStarvingMask : kWaiterMask;
-  int pauses = 1;
-  for (int spent = 0; spent < kSpinPauses;) {
+  for (SpinBackoff backoff(kSpinPauses); !backoff.exhausted(); backoff.Pause()) {
     uint32_t w = word_.load(std::memory_order_relaxed);
     if (w & stop_at) {  // INV4: the lock is the starving waiters' (or: join the parked)
       RINGLOCK_MUTEX_STAT(spin_stopped);
@@ -40,9 +58,6 @@ bool BasicMutex<kScope>::SpinToLock(SpinWhile rule) {
       if (w & kWaiterMask) RINGLOCK_MUTEX_STAT(spin_wins_over_parked);
       return true;
     }
-    for (int i = 0; i < pauses; ++i) internal::CpuRelax();
-    spent += pauses;
-    if (pauses < kMaxPausesPerLook) pauses *= 2;
   }
   return false;
 }
@@ -192,9 +207,7 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       !starving_ && ProtocolNanos() - registered_at_ns_ >=
                         std::chrono::nanoseconds(M::kStarvationAfter).count();
   uint32_t w = word.load(std::memory_order_relaxed);
-  int spin_left = spin_on_wake_ ? kSpinPauses : 0;
-  int pauses = 1;
-  bool spun = false;
+  SpinBackoff backoff(spin_on_wake_ ? kSpinPauses : 0);
   for (;;) {
     const bool starving_room = (w & M::kStarvingMask) != M::kStarvingMask;
     const bool become_starving = waited_long && starving_room;
@@ -207,22 +220,19 @@ bool MutexAcquisition<kScope>::OnWake(uint32_t* expected) {
       if (word.compare_exchange_weak(w, taken, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         starving_ = false;
-        if (spun) RINGLOCK_MUTEX_STAT(wake_spin_wins);
+        if (backoff.paused()) RINGLOCK_MUTEX_STAT(wake_spin_wins);
         TsanMutexAcquired(&mu_, tsan_flags_);
         return true;
       }
       continue;
     }
-    if ((w & M::kLocked) && spin_left > 0 && !become_starving &&
+    if ((w & M::kLocked) && !backoff.exhausted() && !become_starving &&
         (starving_ || (w & M::kStarvingMask) == 0)) {
       // Woken (so usually holding W: no unlock wakes another meanwhile):
       // look again for a while, as lock()'s spin does, rather than sleep at
       // once and leave the next unlock a wake to send. Only reads: to the
       // protocol this is a waiter that is slow to run its next CAS.
-      for (int i = 0; i < pauses; ++i) internal::CpuRelax();
-      spin_left -= pauses;
-      spun = true;
-      if (pauses < kMaxPausesPerLook) pauses *= 2;
+      backoff.Pause();
       w = word.load(std::memory_order_relaxed);
       continue;
     }
