@@ -36,10 +36,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "bench/mutex_stats_counters.h"
 #include "bench/uring_bench_util.h"
 #include "locks/async.h"
 #include "locks/mutex.h"
@@ -261,21 +261,7 @@ void Run(benchmark::State& state, Kind kind, int loops) {
   state.counters["ops_per_cpu_s"] =
       cpu_ns > 0 ? static_cast<double>(p.count) / (static_cast<double>(cpu_ns) * 1e-9) : 0;
   state.counters["coroutines_per_loop"] = k;
-#ifdef RINGLOCK_MUTEX_STATS
-  // ringlock::Mutex's slow-path counts since the previous run, per 1000
-  // acquisitions (bench-only builds, as mutex_bench's).
-  auto& st = ringlock::internal::g_mutex_stats;
-  const double per_kop = p.count > 0 ? 1000.0 / static_cast<double>(p.count) : 0;
-  for (auto [name, c] : {std::pair<const char*, std::atomic<uint64_t>*>{"rl_spins", &st.spins},
-                         {"rl_spin_wins", &st.spin_wins},
-                         {"rl_spin_stopped", &st.spin_stopped},
-                         {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
-                         {"rl_reparks", &st.reparks}, {"rl_wakes", &st.wakes},
-                         {"rl_loop_handoffs", &st.loop_handoffs},
-                         {"rl_loop_slices_ended", &st.loop_slices_ended}}) {
-    state.counters[name] = static_cast<double>(c->exchange(0)) * per_kop;
-  }
-#endif
+  ReportMutexStats(state, static_cast<double>(p.count));  // bench-only builds
 }
 
 void BM_Contended(benchmark::State& state, Kind kind) { Run(state, kind, 2); }

@@ -104,6 +104,7 @@
 #endif
 #ifdef RINGLOCK_BENCH_HAVE_CK
 #include "bench/ck_mcs.h"
+#include "bench/mutex_stats_counters.h"
 #endif
 
 namespace {
@@ -442,19 +443,7 @@ void Report(benchmark::State& state, const RunResult& r, bool pair, uint64_t ite
     }
   }
   state.counters["write_fraction"] = 0;
-#ifdef RINGLOCK_MUTEX_STATS
-  // ringlock::Mutex's slow-path counts since the previous run, per 1000 ops.
-  auto& st = ringlock::internal::g_mutex_stats;
-  for (auto [name, c] : {std::pair<const char*, std::atomic<uint64_t>*>{"rl_spins", &st.spins},
-                         {"rl_spin_wins", &st.spin_wins},
-                         {"rl_spin_wins_over_parked", &st.spin_wins_over_parked},
-                         {"rl_spin_stopped", &st.spin_stopped},
-                         {"rl_registers", &st.registers}, {"rl_on_wakes", &st.on_wakes},
-                         {"rl_reparks", &st.reparks}, {"rl_wake_spin_wins", &st.wake_spin_wins},
-                         {"rl_wakes", &st.wakes}}) {
-    state.counters[name] = static_cast<double>(c->exchange(0)) * 1000 / ops;
-  }
-#endif
+  ringlock::bench::ReportMutexStats(state, ops);  // bench-only builds
 }
 
 void CheckCount(uint64_t counted, uint64_t expected, const char* what) {
